@@ -1,0 +1,78 @@
+"""`prefix-bench prepare`: write a dataset's JSONL files and manifest, print per-split counts.
+
+    prefix-bench prepare --dataset e2e --source-dir ../shared/data/e2e --splits dev,test
+    prefix-bench prepare --dataset e2e --from-prepared results/data/e2e --subset-size 50 \
+        --subset-seed 3 --out results/data/e2e_n50_s3
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from .prepare import prepare_dataset
+from .registry import DATASETS
+from .subsets import make_subset
+
+# CLI flag -> adapter option; only flags the user gave are passed, so an option the dataset
+# does not have fails naming it (e.g. --topic-split with e2e).
+_OPTION_FLAGS = {"max_source_words": "max_source_words", "max_source_chars": "max_source_chars",
+                 "topic_split": "topic_split", "webnlg_lexs": "lexs", "e2e_values": "values"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `prepare` subcommand."""
+    p = subparsers.add_parser("prepare", help="convert a dataset to the shared JSONL schema",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--source-dir", type=Path, help="local copy of the official files "
+                   "(offline mode); default: download into the cache and verify")
+    p.add_argument("--out", type=Path, help="output folder (default results/data/<dataset>)")
+    p.add_argument("--splits", default="train,dev,test", help="comma-separated (default all)")
+    p.add_argument("--cache-dir", type=Path, help="download cache (default "
+                   "$PREFIX_BENCH_CACHE or ~/.cache/prefix_bench)")
+    p.add_argument("--max-source-words", type=int, help="xsum: keep the first N words")
+    p.add_argument("--max-source-chars", type=int, help="xsum: keep the first N characters")
+    p.add_argument("--topic-split", choices=["none", "news_to_sports", "within_news"],
+                   help="xsum: extrapolation split by BBC URL topic")
+    p.add_argument("--webnlg-lexs", choices=["good", "all"], help="webnlg: lexs used as pairs")
+    p.add_argument("--e2e-values", choices=["paper", "raw"],
+                   help="e2e: tokenize price values as the paper's files (default) or keep raw")
+    p.add_argument("--from-prepared", type=Path, help="subset this prepared folder instead of "
+                   "reading the sources")
+    p.add_argument("--subset-size", type=int, help="low-data: N training pairs, dev 30%% of N")
+    p.add_argument("--fraction", type=float, help="data efficiency: this fraction of train")
+    p.add_argument("--subset-seed", type=int, default=0, help="subset seed (default 0)")
+    p.set_defaults(func=run)
+
+
+def _print_counts(manifest: dict, out: Path) -> None:
+    print(f"{manifest['dataset']} (adapter v{manifest['version']}) -> {out}")
+    for split, c in manifest["counts"].items():
+        print(f"  {split:5s} pairs={c['pairs']:>7d} units={c['units']:>6d} refs={c['refs']:>7d}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare (and optionally subset) one dataset."""
+    out = args.out or Path("results") / "data" / args.dataset
+    options = {opt: getattr(args, flag) for flag, opt in _OPTION_FLAGS.items()
+               if getattr(args, flag) is not None}
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    subsetting = args.subset_size is not None or args.fraction is not None
+    if args.from_prepared is not None:
+        manifest = make_subset(args.from_prepared, out, args.subset_size, args.fraction,
+                               args.subset_seed)
+    elif subsetting:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.full.") as full:
+            prepare_dataset(args.dataset, Path(full), args.source_dir, splits, args.cache_dir,
+                            **options)
+            manifest = make_subset(Path(full), out, args.subset_size, args.fraction,
+                                   args.subset_seed)
+    else:
+        manifest = prepare_dataset(args.dataset, out, args.source_dir, splits, args.cache_dir,
+                                   **options)
+    _print_counts(manifest, out)
+    return 0

@@ -1,0 +1,72 @@
+"""XSum adapter: release format (folder and tarball), topics from BBC URLs, truncation."""
+
+import shutil
+import tarfile
+
+import pytest
+from test_data_helpers import SAMPLES, shared
+
+from prefix_bench.data import prepare_dataset, read_jsonl
+from prefix_bench.data.xsum import bbc_topic, truncate
+from prefix_bench.errors import PrefixBenchError
+
+XSUM = SAMPLES / "xsum"
+
+
+@pytest.mark.parametrize("url,topic", [
+    ("http://web.archive.org/web/2015/http://www.bbc.co.uk/news/uk-scotland-glasgow-west-1",
+     ("news", "uk")),
+    ("http://www.bbc.co.uk/news/world-europe-32150347", ("news", "world")),
+    ("http://www.bbc.com/news/business-12345", ("news", "business")),
+    ("http://www.bbc.co.uk/news/health-12345", ("news", "health")),
+    ("http://www.bbc.com/sport/football/34567", ("sport", "football")),
+    ("http://www.bbc.com/sport/0/cricket/34567", ("sport", "")),
+    ("not a url", ("", "")),
+])
+def test_bbc_topic(url, topic):
+    assert bbc_topic(url) == topic
+
+
+def test_truncate_words_and_chars():
+    assert truncate("a b\nc d", 3, None) == "a b\nc"
+    assert truncate("a b c", 10, None) == "a b c"
+    assert truncate("abcdef", None, 4) == "abcd"
+
+
+def test_release_folder_golden(tmp_path):
+    manifest = prepare_dataset("xsum", tmp_path, source_dir=XSUM)
+    assert {s: c["units"] for s, c in manifest["counts"].items()} == \
+        {"train": 2, "dev": 1, "test": 1}
+    train = read_jsonl(tmp_path / "train.jsonl")
+    # Share-widget boilerplate and blank lines are dropped; sentences stay newline-separated.
+    assert train[0]["source"] == ("The bridge cost two million pounds .\nIt links the old town "
+                                  "and the harbour .\nLocal people welcomed it .")
+    assert train[0]["target"] == "A new bridge opened in the town on Monday."
+    assert train[0]["meta"]["category"] == "uk"
+
+
+def test_tarball_and_topic_splits(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(XSUM / "XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json", src)
+    with tarfile.open(src / "XSUM-EMNLP18-Summary-Data-Original.tar.gz", "w:gz") as tar:
+        tar.add(XSUM / "bbc-summary-data", arcname="bbc-summary-data")
+    m = prepare_dataset("xsum", tmp_path / "n2s", source_dir=src, topic_split="news_to_sports")
+    assert {s: c["units"] for s, c in m["counts"].items()} == {"train": 2, "dev": 1, "test": 1}
+    m = prepare_dataset("xsum", tmp_path / "wn", source_dir=src, topic_split="within_news",
+                        max_source_words=5)
+    assert {s: c["units"] for s, c in m["counts"].items()} == {"train": 2, "dev": 0, "test": 0}
+    assert m["options"] == {"max_source_words": 5, "max_source_chars": None,
+                            "topic_split": "within_news"}
+    assert read_jsonl(tmp_path / "wn" / "train.jsonl")[0]["source"] == \
+        "The bridge cost two million"
+
+
+def test_bad_option_type(tmp_path):
+    with pytest.raises(PrefixBenchError, match="max_source_words"):
+        prepare_dataset("xsum", tmp_path, source_dir=XSUM, max_source_words="5")
+
+
+def test_shared_sample50(tmp_path):
+    m = prepare_dataset("xsum", tmp_path, source_dir=shared("xsum"), splits=["test"])
+    assert m["counts"]["test"] == {"pairs": 50, "units": 50, "refs": 50}
