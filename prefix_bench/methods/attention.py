@@ -1,0 +1,110 @@
+"""Prefix key/values injected at the attention function, the route that survives transformers 5.
+
+transformers 5 removed legacy cache tuples, and passing a prefix through the KV cache breaks on
+padded sources, beam search and BART's cross-attention (../shared BRIEF section 2). Instead we
+register our own attention implementation: it looks up the prefix K/V of the calling attention
+module, concatenates them in front of that module's own keys/values and widens the mask so every
+query may attend to every prefix slot. Everything else is transformers' own SDPA path, so causal
+masking, padding, GQA head repetition and generation caches behave exactly as upstream.
+
+The numerical guard against upstream changes is `tests/test_prefix_equivalence.py`: a prefix
+equal to the real K/V of tokens X must reproduce feeding X as text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import Iterator
+
+import torch
+from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+ATTENTION_NAME = "prefix_sdpa"
+
+# attention module -> (key, value), each [batch or 1, kv_heads, L, head_dim]
+_ACTIVE: "weakref.WeakKeyDictionary[nn.Module, tuple[torch.Tensor, torch.Tensor]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _widen_mask(
+    mask: torch.Tensor | None, query: torch.Tensor, kv_len: int, prefix_len: int, causal: bool
+) -> torch.Tensor | None:
+    """Return a mask over [prefix; keys] where the prefix is visible to every query."""
+    q_len = query.shape[2]
+    if mask is None:
+        if not causal or q_len == 1:
+            return None  # everything visible, prefix included
+        # Explicit causal mask, aligned to the end (queries are the last q_len keys).
+        q_pos = torch.arange(q_len, device=query.device) + (kv_len - q_len)
+        mask = (torch.arange(kv_len, device=query.device)[None, :] <= q_pos[:, None])[None, None]
+    pad_shape = (*mask.shape[:-1], prefix_len)
+    if mask.dtype == torch.bool:
+        visible = torch.ones(pad_shape, dtype=torch.bool, device=mask.device)
+    else:  # additive float mask: 0 means visible
+        visible = torch.zeros(pad_shape, dtype=mask.dtype, device=mask.device)
+    return torch.cat([visible, mask], dim=-1)
+
+
+def _match_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """Expand a prefix [1 or b, h, L, d] to `batch` rows (beam search runs b * num_beams rows)."""
+    if t.shape[0] == batch:
+        return t
+    if t.shape[0] == 1:
+        return t.expand(batch, -1, -1, -1)
+    if batch % t.shape[0] == 0:
+        return t.repeat_interleave(batch // t.shape[0], dim=0)
+    raise RuntimeError(f"prefix batch {t.shape[0]} does not divide attention batch {batch}")
+
+
+def prefix_sdpa_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """SDPA attention with this module's prefix K/V (if any) in front of its keys/values."""
+    prefix = _ACTIVE.get(module)
+    if prefix is not None:
+        prefix_key, prefix_value = prefix
+        batch = key.shape[0]
+        prefix_len = prefix_key.shape[2]
+        causal = kwargs.get("is_causal")
+        causal = getattr(module, "is_causal", True) if causal is None else causal
+        attention_mask = _widen_mask(attention_mask, query, key.shape[2], prefix_len, causal)
+        key = torch.cat([_match_batch(prefix_key, batch).to(key.dtype), key], dim=2)
+        value = torch.cat([_match_batch(prefix_value, batch).to(value.dtype), value], dim=2)
+        kwargs["is_causal"] = False  # the widened mask carries causality now
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def register() -> str:
+    """Register the attention function and its mask builder (idempotent); return its name."""
+    AttentionInterface.register(ATTENTION_NAME, prefix_sdpa_attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+    return ATTENTION_NAME
+
+
+def use_prefix_attention(model: nn.Module) -> None:
+    """Switch a Hugging Face model to the prefix-aware attention implementation."""
+    register()
+    model.set_attn_implementation(ATTENTION_NAME)
+
+
+@contextlib.contextmanager
+def active_prefixes(
+    kv_by_module: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]],
+) -> Iterator[None]:
+    """Make the given prefix K/V visible to their attention modules for the duration of a call."""
+    _ACTIVE.update(kv_by_module)
+    try:
+        yield
+    finally:
+        for module in kv_by_module:
+            _ACTIVE.pop(module, None)

@@ -1,0 +1,78 @@
+"""The one small interface every training method implements.
+
+The trainer and the generator only talk to this interface, so there is never an
+`if method == "prefix"` outside a method's own folder (STYLE.md 3). A method wraps a Hugging Face
+language model (`self.lm`) and decides which parameters train, how a forward pass runs, which
+extra inputs `generate` needs, and what gets saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..errors import PrefixBenchError
+
+
+class Method(nn.Module):
+    """Base class: full model, no extras. Subclasses override what differs."""
+
+    #: registry name, set by subclasses
+    name: str = ""
+    #: "sum" = per-sequence sum of token losses averaged over the batch (paper's prefix runs),
+    #: "mean" = token mean (the usual fine-tuning loss).
+    objective: str = "mean"
+
+    def __init__(self, lm: nn.Module, config) -> None:
+        super().__init__()
+        self.lm = lm
+        self.config = config
+
+    # --- forward / generation -------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, V] for a batch (training or scoring)."""
+        return self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def generation_kwargs(self, attention_mask: torch.Tensor) -> dict:
+        """Extra keyword arguments for `self.lm.generate` (e.g. offset position ids)."""
+        return {}
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Context in which `self.lm.generate` sees this method's state (e.g. a cached prefix)."""
+        yield
+
+    # --- what is trained and stored --------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Exactly the parameters that train (this is what a run saves; never the frozen LM)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Load a saved trainable state, failing with one line if it belongs to another model/method."""
+        own = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            what = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+            raise PrefixBenchError(
+                f"{source}: checkpoint does not match method {self.name!r} on this model ({what}); "
+                "was it trained with another model or method? Retrain or point to the right run."
+            )
+        for n, p in own.items():
+            if tuple(state[n].shape) != tuple(p.shape):
+                raise PrefixBenchError(
+                    f"{source}: tensor {n!r} has shape {tuple(state[n].shape)}, this model needs "
+                    f"{tuple(p.shape)}; the checkpoint comes from a different model or config"
+                )
+        with torch.no_grad():
+            for n, p in own.items():
+                p.copy_(state[n])
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters now, parameters stored after training, and the LM's size."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        lm_total = sum(p.numel() for p in self.lm.parameters())
+        return {"trainable": trainable, "stored": trainable, "lm_total": lm_total}

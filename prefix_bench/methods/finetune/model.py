@@ -1,0 +1,23 @@
+"""Full fine-tuning: every LM parameter trains (paper Table 2, "FT-full")."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..base import Method
+from .config import FinetuneConfig
+
+
+class Finetune(Method):
+    name = "finetune"
+
+    def __init__(self, lm: nn.Module, config: FinetuneConfig) -> None:
+        super().__init__(lm, config)
+        self.objective = config.objective
+        lm.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> "Finetune":
+        super().train(mode)
+        if not self.config.lm_dropout:
+            self.lm.eval()
+        return self

@@ -1,0 +1,41 @@
+"""Language models: GPT-2 family by hub id or local path, and built-in tiny models.
+
+Weights come from `from_pretrained` on a hub id (`gpt2`, `gpt2-medium`, `gpt2-large`) or a local
+directory (e.g. a tiny model written by `prefix-bench build-model`). Remote code is never trusted
+unless the run spec says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import PrefixBenchError
+
+log = logging.getLogger(__name__)
+
+
+def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bool = False):
+    """Load (causal LM, tokenizer) from a hub id or a local directory; one-line error on failure."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(path)
+    if (path.startswith((".", "/")) or local.exists()) and not (local / "config.json").is_file():
+        raise PrefixBenchError(
+            f"model directory {path!r} has no config.json; build it first "
+            "(`prefix-bench build-model`) or give a hub id such as gpt2-medium"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        lm = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PrefixBenchError(
+            f"cannot load model {path!r}: {first} (offline? set model_path to a local directory)"
+        ) from None
+    if tokenizer.pad_token_id is None:
+        # GPT-2 has no pad token; padding is masked everywhere, so EOS serves (no vocab resize).
+        tokenizer.pad_token = tokenizer.eos_token
+    return lm.to(device), tokenizer

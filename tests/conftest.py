@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny models built from configs, tokenizers trained on the fly, no network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+TEXTS = [
+    "name : The Eagle | Type : coffee shop | food : French | price : moderate",
+    "The Eagle is a moderately priced coffee shop serving French food.",
+    "name : Alimentum | area : city centre | family friendly : no",
+    "Alimentum is not family-friendly and is in the city centre.",
+    "name : The Mill | Type : pub | food : Italian | near : Cafe Rouge",
+    "The Mill is a pub near Cafe Rouge that serves Italian food.",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A saved tiny-gpt2 (random weights, seed 0) with its BPE tokenizer."""
+    from prefix_bench.models.tiny import build_tiny
+
+    return build_tiny("tiny-gpt2", TEXTS, tmp_path_factory.mktemp("tiny-gpt2"), seed=0)
+
+
+@pytest.fixture()
+def tiny_lm(tiny_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
