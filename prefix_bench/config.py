@@ -1,0 +1,125 @@
+"""The typed, strict description of one run (one trained model and its outputs).
+
+Snakemake expands `config/*.yaml` experiments into runs (workflow/rules/common.smk via
+`prefix_bench.experiments`); each run's spec travels as JSON to `prefix-bench train`, is validated
+here, and is written into the run's `run.json`. Later stages read settings from that file, never
+from directory names (STYLE.md 10).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import PrefixBenchError
+from .methods import parse_method_options
+from .options import from_dict, to_dict
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Optimisation settings; defaults are the paper's GPT-2 E2E prefix setting (Table 6)."""
+
+    lr: float = 8e-5
+    epochs: int = 5
+    #: stop after this many optimizer steps (overrides epochs when set)
+    max_steps: int | None = None
+    batch_size: int = 10
+    #: linear warmup steps (paper: 0 on full data, 100 in low-data runs)
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0
+    #: seeds data order, initialisation and dropout
+    seed: int = 1
+    #: longest tokenized source kept (tokens); longer sources are truncated from the right
+    max_source_tokens: int = 512
+    max_target_tokens: int = 256
+    #: save a resumable checkpoint every N optimizer steps (0 = only at the end of training)
+    checkpoint_every: int = 200
+    log_every: int = 20
+    #: "auto" picks CUDA when visible, else CPU; "cpu" forces the CPU fallback explicitly
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: torch intra-op threads (0 = torch default)
+    threads: int = 0
+
+    def validate(self, where: str) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise PrefixBenchError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise PrefixBenchError(f"{where}.lr: must be > 0, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise PrefixBenchError(f"{where}.max_steps: must be >= 1 or null, got {self.max_steps}")
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """Decoding settings; defaults are the paper's table-to-text decoding (section 5.2)."""
+
+    num_beams: int = 5
+    max_new_tokens: int = 100
+    min_new_tokens: int = 0
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    #: forbid tokens containing a newline (paper code)
+    ban_newlines: bool = True
+    #: sources per decoding batch (unique sources, sorted by length)
+    batch_size: int = 16
+    #: written for an empty output so lines stay aligned with the references
+    empty_placeholder: str = "<empty>"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers."""
+
+    run_id: str
+    experiment: str
+    dataset: str
+    #: model key in the config (e.g. "gpt2-medium", "tiny-gpt2")
+    model: str
+    #: hub id or local directory the LM is loaded from
+    model_path: str
+    method: str
+    method_options: dict = field(default_factory=dict)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    generate: GenerateOptions = field(default_factory=GenerateOptions)
+    #: which paper row this run reproduces, e.g. {"table": "T2", "method": "Prefix"}
+    paper: dict = field(default_factory=dict)
+    #: load models whose code lives on the hub (off unless the config says so)
+    trust_remote_code: bool = False
+
+    def validate(self, where: str) -> None:
+        # Normalise the method options now so typos fail before any work starts.
+        parse_method_options(self.method, self.method_options, f"{where}.method_options")
+
+    def method_config(self):
+        return parse_method_options(self.method, self.method_options, "method_options")
+
+    def to_dict(self) -> dict:
+        d = to_dict(self)
+        d["method_options"] = to_dict(self.method_config())  # effective, defaults filled in
+        return d
+
+    def config_hash(self) -> str:
+        """Hash of the effective settings (run id excluded): same hash, same numbers expected."""
+        d = self.to_dict()
+        d.pop("run_id")
+        d.pop("experiment")
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_run_spec(data: dict | str, where: str = "run spec") -> RunSpec:
+    """Validate a run spec from a dict or a JSON string."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as err:
+            raise PrefixBenchError(f"{where}: not valid JSON ({err})") from None
+    return from_dict(RunSpec, data, where)

@@ -1,0 +1,124 @@
+"""Generation stage: decode every scoring unit of an eval split with a trained run.
+
+Command: `prefix-bench generate --run-dir results/runs/RUN --eval-jsonl results/data/e2e/test.eval.jsonl
+--out results/runs/RUN/predictions/test.txt`
+
+Sources are deduplicated (a scorer's units may share a source), sorted by length and decoded in
+batches with beam search (paper: beam 5, at most 100 new tokens, newlines banned, cut at the first
+EOS). Outputs are mapped back to the official order: one line per unit, an explicit placeholder
+for an empty output, written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from .atomic import write_json, write_text
+from .config import GenerateOptions, RunSpec, parse_run_spec
+from .data.schema import read_jsonl
+from .errors import PrefixBenchError
+from .methods import Method, build_method
+from .models import load_lm
+from .models.formatting import decode_output, encode_prompt, newline_token_ids
+from .train import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
+    """Rebuild a trained run from its run.json and trained.safetensors, on the run's device."""
+    record_path, weights = run_dir / "run.json", run_dir / "trained.safetensors"
+    for path in (record_path, weights):
+        if not path.is_file():
+            raise PrefixBenchError(f"{path}: not found; train the run first (`prefix-bench train`)")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise PrefixBenchError(f"{record_path}: not valid JSON ({err.msg}); retrain the run") from None
+    spec = parse_run_spec(record.get("spec"), str(record_path))
+    device = pick_device(spec.train.device)
+    lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
+    method = build_method(spec.method, lm, spec.method_options).to(device)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError) as err:
+        raise PrefixBenchError(f"{weights}: unreadable checkpoint ({err}); retrain the run") from None
+    method.load_trainable_state_dict(state, str(weights))
+    return spec, method.eval(), tokenizer, device
+
+
+@torch.no_grad()
+def decode_sources(method: Method, tokenizer, sources: list[str], opts: GenerateOptions,
+                   max_source_tokens: int, device: torch.device) -> list[str]:
+    """Beam-search each source once; return outputs in the order of `sources`."""
+    prompts = [encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))  # less padding
+    bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
+    gen_kwargs = dict(
+        num_beams=opts.num_beams, max_new_tokens=opts.max_new_tokens, min_new_tokens=opts.min_new_tokens,
+        length_penalty=opts.length_penalty, no_repeat_ngram_size=opts.no_repeat_ngram_size,
+        do_sample=False, early_stopping=False, bad_words_ids=bad or None,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    outputs: list[str] = [""] * len(prompts)
+    with method.generating():
+        for start in tqdm(range(0, len(order), opts.batch_size), desc="generate", unit="batch",
+                          disable=None, mininterval=5):
+            idx = order[start : start + opts.batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, i in enumerate(idx):  # left padding: generation continues from the right edge
+                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]):] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            out = method.lm.generate(input_ids=ids, attention_mask=mask,
+                                     **method.generation_kwargs(mask), **gen_kwargs)
+            for row, i in enumerate(idx):
+                outputs[i] = decode_output(tokenizer, out[row, width:].tolist(), opts.empty_placeholder)
+    return outputs
+
+
+def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
+    """Decode the units of `eval_jsonl` with the run in `run_dir`; write one line per unit."""
+    t0 = time.perf_counter()
+    units = read_jsonl(eval_jsonl)
+    if not units:
+        raise PrefixBenchError(f"{eval_jsonl}: no evaluation units")
+    spec, method, tokenizer, device = load_run(run_dir)
+    unique = list(dict.fromkeys(u["source"] for u in units))  # dedup, first-appearance order
+    decoded = dict(zip(unique, decode_sources(method, tokenizer, unique, spec.generate,
+                                              spec.train.max_source_tokens, device)))
+    lines = [decoded[u["source"]] for u in units]
+    write_text(out_path, "".join(line + "\n" for line in lines))
+    info = {
+        "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
+        "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
+        "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
+    }
+    write_json(out_path.with_suffix(".json"), info)
+    return info
+
+
+def run(args: argparse.Namespace) -> int:
+    info = generate_split(Path(args.run_dir), Path(args.eval_jsonl), Path(args.out))
+    print(json.dumps({k: info[k] for k in ("units", "unique_sources", "empty_outputs", "seconds")}))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("generate", help="decode an eval split with a trained run", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", required=True, help="trained run directory (run.json, trained.safetensors)")
+    p.add_argument("--eval-jsonl", required=True, help="prepared <split>.eval.jsonl")
+    p.add_argument("--out", required=True, help="output text file, one line per evaluation unit")
+    p.set_defaults(func=run)

@@ -1,0 +1,265 @@
+"""Training stage: fit one method on one dataset, save only what was trained.
+
+Command: `prefix-bench train --spec SPEC.json --data-dir results/data/e2e --out-dir results/runs/RUN`
+
+Reads the run spec (config.RunSpec), encodes ` {source} <|endoftext|> {target} <|endoftext|>`
+pairs, runs AdamW with a linear schedule and gradient clipping (paper section 5.2), and writes
+`trained.safetensors` (the method's trainable tensors only) and `run.json` (spec, parameter
+counts, cost figures, provenance). A checkpoint in `<out-dir>/checkpoint/` lets a killed job
+resume with bit-identical results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import resource
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from . import checkpoint
+from .atomic import atomic_path, write_json
+from .config import RunSpec, parse_run_spec
+from .data.schema import read_jsonl
+from .errors import PrefixBenchError
+from .methods import Method, build_method
+from .models import load_lm
+from .models.formatting import IGNORE, Encoded, encode_pair
+from .provenance import environment, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise PrefixBenchError("train.device is 'cuda' but no GPU is visible; set device: cpu or auto")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
+    """Next-token loss. "sum": per-sequence sum averaged over the batch (paper's prefix runs);
+    "mean": mean over all target tokens (paper's fine-tuning runs)."""
+    logits, labels = logits[:, :-1], labels[:, 1:]
+    token_loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+    ).view(labels.shape)
+    if objective == "sum":
+        return token_loss.sum(dim=1).mean()
+    return token_loss.sum() / (labels != IGNORE).sum().clamp(min=1)
+
+
+def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest sequence in the batch (dynamic padding)."""
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full_like(ids, IGNORE)
+    mask = torch.zeros_like(ids)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """Deterministic shuffle for one epoch: the data position is just (epoch, batch index)."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def linear_schedule(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+@torch.no_grad()
+def evaluate_loss(method: Method, examples: list[Encoded], batch_size: int, pad_id: int,
+                  device: torch.device) -> float:
+    """Token-mean loss on held-out pairs (comparable across methods and objectives)."""
+    was_training = method.training
+    method.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(examples), batch_size):
+        batch = collate(examples[i : i + batch_size], pad_id, device)
+        logits = method(batch["input_ids"], batch["attention_mask"])
+        n = int((batch["labels"][:, 1:] != IGNORE).sum())
+        total += float(sequence_loss(logits, batch["labels"], "mean")) * n
+        count += n
+    method.train(was_training)
+    return total / max(1, count)
+
+
+def encode_split(path: Path, tokenizer, spec: RunSpec) -> list[Encoded]:
+    rows = read_jsonl(path)
+    if not rows:
+        raise PrefixBenchError(f"{path}: no training pairs; check the prepared data")
+    t = spec.train
+    return [encode_pair(tokenizer, r["source"], r["target"], t.max_source_tokens, t.max_target_tokens) for r in rows]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) -> dict:
+    """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record."""
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    opts = spec.train
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = pick_device(opts.device)
+    torch.manual_seed(opts.seed)  # fixes the method's initialisation and dropout
+    lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
+    method = build_method(spec.method, lm, spec.method_options).to(device)
+    params = [p for p in method.parameters() if p.requires_grad]
+
+    train_path = data_dir / "train.jsonl"
+    examples = encode_split(train_path, tokenizer, spec)
+    batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
+    total_steps = opts.max_steps or batches_per_epoch * opts.epochs
+    optimizer = torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
+                                  eps=opts.adam_eps, weight_decay=opts.weight_decay)
+    factor = linear_schedule(opts.warmup_steps, total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    ckpt_dir = out_dir / "checkpoint"
+    config_hash = spec.config_hash()
+    step, history, tokens_seen, resumed_from = 0, [], 0, None
+    restored = checkpoint.load(ckpt_dir)
+    if restored is not None:
+        model_state, optim_state, meta = restored
+        if meta.get("config_hash") != config_hash:
+            raise PrefixBenchError(
+                f"{ckpt_dir}: checkpoint was made with different settings (hash {meta.get('config_hash')} "
+                f"!= {config_hash}); delete it to start this run from scratch"
+            )
+        method.load_trainable_state_dict(model_state, str(ckpt_dir))
+        optimizer.load_state_dict(optim_state)
+        step, history, tokens_seen = meta["step"], meta["history"], meta["tokens_seen"]
+        resumed_from = step
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor(step)
+        scheduler.last_epoch = step
+        checkpoint.restore_rng(meta["rng"])
+        log.info("resuming %s from step %d", spec.run_id, step)
+
+    def save_checkpoint() -> None:
+        checkpoint.save(ckpt_dir, method.trainable_state_dict(), optimizer,
+                        {"config_hash": config_hash, "step": step, "history": history,
+                         "tokens_seen": tokens_seen, "method": spec.method, "model": spec.model})
+
+    method.train()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
+                    disable=None, mininterval=5)
+    train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
+    while step < total_steps:
+        epoch, index = divmod(step, batches_per_epoch)
+        order = epoch_order(len(examples), opts.seed, epoch)
+        chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
+        batch = collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
+        with amp:
+            logits = method(batch["input_ids"], batch["attention_mask"])
+        loss = sequence_loss(logits, batch["labels"], method.objective)
+        if not torch.isfinite(loss):
+            raise PrefixBenchError(
+                f"loss is {loss.item()} at step {step} of {spec.run_id}; training stopped, last good "
+                f"checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opts.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        tokens_seen += int(batch["attention_mask"].sum())
+        loss_value = loss.item()
+        progress.update(1)
+        if step % opts.log_every == 0 or step == total_steps:
+            history.append({"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
+            progress.set_postfix(loss=f"{loss_value:.3f}")
+        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
+            save_checkpoint()
+    progress.close()
+    train_seconds = time.perf_counter() - train_t0
+
+    record = {
+        "spec": spec.to_dict(),
+        "config_hash": config_hash,
+        "parameters": method.parameter_counts(),
+        "training": {
+            "steps": step, "examples": len(examples), "final_loss": loss_value, "history": history,
+            "resumed_from_step": resumed_from, "tokens_seen": tokens_seen,
+            "tokens_per_s": (tokens_seen - train_tokens0) / train_seconds if train_seconds > 0 else None,
+        },
+        "data": {"train_sha256": sha256_file(train_path)},
+        "environment": environment(),
+        "device": str(device),
+    }
+    dev_path = data_dir / "dev.jsonl"
+    if dev and dev_path.is_file():
+        dev_examples = encode_split(dev_path, tokenizer, spec)
+        record["training"]["dev_loss"] = evaluate_loss(method, dev_examples, opts.batch_size,
+                                                       tokenizer.pad_token_id, device)
+        record["data"]["dev_sha256"] = sha256_file(dev_path)
+    record["cost"] = {
+        "wall_seconds": time.perf_counter() - t0,
+        "peak_memory_mb": peak_memory_mb(device),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "trained.safetensors") as tmp:
+        state = {k: v.detach().cpu().contiguous() for k, v in method.trainable_state_dict().items()}
+        save_file(state, str(tmp), metadata={"method": spec.method, "model": spec.model,
+                                             "config_hash": config_hash})
+    write_json(out_dir / "run.json", record)
+    return record
+
+
+def load_spec_arg(args: argparse.Namespace) -> RunSpec:
+    if args.spec_json:
+        return parse_run_spec(args.spec_json, "--spec-json")
+    path = Path(args.spec)
+    if not path.is_file():
+        raise PrefixBenchError(f"{path}: run spec not found")
+    return parse_run_spec(path.read_text(encoding="utf-8"), str(path))
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_spec_arg(args)
+    record = train_run(spec, Path(args.data_dir), Path(args.out_dir))
+    t = record["training"]
+    print(json.dumps({"run": spec.run_id, "steps": t["steps"], "final_loss": t["final_loss"],
+                      "dev_loss": t.get("dev_loss"), "parameters": record["parameters"]}))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train one run (prefix-tuning, fine-tuning, ...)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spec", help="run spec JSON file")
+    src.add_argument("--spec-json", help="run spec as a JSON string")
+    p.add_argument("--data-dir", required=True, help="prepared dataset directory (train.jsonl, dev.jsonl)")
+    p.add_argument("--out-dir", required=True, help="run directory (trained.safetensors, run.json)")
+    p.set_defaults(func=run)

@@ -1,0 +1,96 @@
+"""Training and generation through the Method interface on a tiny model (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from prefix_bench.config import parse_run_spec
+from prefix_bench.data import prepare_dataset
+from prefix_bench.errors import PrefixBenchError
+from prefix_bench.generate import generate_split, load_run
+from prefix_bench.models import load_lm
+from prefix_bench.models.tiny import build_tiny
+from prefix_bench.train import sequence_loss, train_run
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "prefix_bench" / "resources" / "demo" / "e2e"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    prepare_dataset("e2e", root / "data", source_dir=DEMO)
+    rows = [json.loads(line) for line in (root / "data" / "train.jsonl").open()]
+    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], root / "model")
+    return root
+
+
+def make_spec(root: Path, method: str, options: dict | None = None, steps: int = 12, **train) -> object:
+    return parse_run_spec({
+        "run_id": f"t/{method}", "experiment": "t", "dataset": "e2e", "model": "tiny-gpt2",
+        "model_path": str(root / "model"), "method": method, "method_options": options or {},
+        "train": {"lr": 1e-3, "max_steps": steps, "batch_size": 4, "device": "cpu",
+                  "checkpoint_every": 5, **train},
+        "generate": {"num_beams": 3, "max_new_tokens": 8, "batch_size": 7},
+    })
+
+
+@pytest.mark.parametrize("method,options", [("prefix", {"length": 3, "mid_dim": 16}), ("finetune", {})])
+def test_train_saves_only_trained_and_round_trips(workspace, method, options):
+    spec = make_spec(workspace, method, options)
+    out = workspace / "runs" / method
+    record = train_run(spec, workspace / "data", out)
+    saved = load_file(str(out / "trained.safetensors"))
+    lm, _ = load_lm(str(workspace / "model"))
+    n_lm = sum(p.numel() for p in lm.parameters())
+    n_saved = sum(t.numel() for t in saved.values())
+    assert n_saved == record["parameters"]["trainable"]
+    if method == "prefix":
+        assert all(k.startswith("prefix.") for k in saved) and n_saved < n_lm / 5  # never the frozen LM
+    assert record["spec"]["method_options"] == spec.to_dict()["method_options"]
+    assert record["training"]["steps"] == 12 and record["environment"]["versions"]["torch"]
+
+    # save -> load round trip: identical logits and identical generations
+    _, method_a, tok, _ = load_run(out)
+    _, method_b, _, _ = load_run(out)
+    ids = tok([" name : The Eagle | Type : pub <|endoftext|>"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.equal(method_a(ids, torch.ones_like(ids)), method_b(ids, torch.ones_like(ids)))
+    first = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_a.txt")
+    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_b.txt")
+    lines = (out / "pred_a.txt").read_text().splitlines()
+    assert (out / "pred_a.txt").read_bytes() == (out / "pred_b.txt").read_bytes()
+    assert len(lines) == first["units"] == 40 and all(line.strip() for line in lines)
+
+
+def test_prefix_training_leaves_lm_bit_identical(workspace):
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=4)
+    out = workspace / "runs" / "frozen"
+    train_run(spec, workspace / "data", out)
+    before, _ = load_lm(str(workspace / "model"))
+    _, method, _, _ = load_run(out)
+    for (name, p0), (_, p1) in zip(before.named_parameters(), method.lm.named_parameters()):
+        assert torch.equal(p0, p1), name
+
+
+def test_sum_objective_is_per_sequence_sum():
+    logits = torch.zeros(2, 4, 5)
+    labels = torch.tensor([[-100, 1, 2, 3], [-100, -100, 1, 2]])
+    per_token = torch.log(torch.tensor(5.0))
+    assert torch.isclose(sequence_loss(logits, labels, "sum"), per_token * (3 + 2) / 2)
+    assert torch.isclose(sequence_loss(logits, labels, "mean"), per_token)
+
+
+def test_checkpoint_from_other_method_is_refused(workspace):
+    out = workspace / "runs" / "mixed"
+    train_run(make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=2), workspace / "data", out)
+    record = json.loads((out / "run.json").read_text())
+    record["spec"]["method_options"] = {"length": 4, "mid_dim": 8}
+    (out / "run.json").write_text(json.dumps(record))
+    with pytest.raises(PrefixBenchError, match="shape"):
+        load_run(out)
