@@ -1,0 +1,25 @@
+# Stage 4: decode each evaluation split with a trained run (batched beam search, deduplicated
+# sources, one line per official scoring unit).
+
+
+rule generate_outputs:
+    input:
+        weights="results/runs/{experiment}/{run}/trained.safetensors",
+        record="results/runs/{experiment}/{run}/run.json",
+        units=lambda wc: f"results/data/{get_run(wc).spec.dataset}/{wc.split}.eval.jsonl",
+    output:
+        predictions="results/runs/{experiment}/{run}/predictions/{split}.txt",
+        info="results/runs/{experiment}/{run}/predictions/{split}.json",
+    log:
+        "results/logs/generate_outputs/{experiment}/{run}/{split}.log",
+    benchmark:
+        "results/benchmarks/generate_outputs/{experiment}/{run}/{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+    retries: 1
+    shell:
+        "OMP_NUM_THREADS={threads} prefix-bench generate "
+        "--run-dir results/runs/{wildcards.experiment}/{wildcards.run} "
+        "--eval-jsonl {input.units} --out {output.predictions} > {log} 2>&1"

@@ -1,0 +1,26 @@
+# Stage 3: train one run. Only the trained tensors and the run record are outputs; the resumable
+# checkpoint in the run directory survives a kill and is picked up by the rerun.
+
+
+rule train_run:
+    input:
+        unpack(train_inputs),
+    output:
+        weights="results/runs/{experiment}/{run}/trained.safetensors",
+        record="results/runs/{experiment}/{run}/run.json",
+    params:
+        spec=run_spec_json,
+        data=lambda wc: f"results/data/{get_run(wc).spec.dataset}",
+    log:
+        "results/logs/train_run/{experiment}/{run}.log",
+    benchmark:
+        "results/benchmarks/train_run/{experiment}/{run}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=lambda wc, attempt: 720 * attempt,
+    retries: 1
+    shell:
+        "OMP_NUM_THREADS={threads} prefix-bench train --spec-json {params.spec:q} "
+        "--data-dir {params.data} --out-dir results/runs/{wildcards.experiment}/{wildcards.run} "
+        "> {log} 2>&1"
