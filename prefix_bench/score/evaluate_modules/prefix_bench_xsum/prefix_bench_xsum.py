@@ -1,0 +1,10 @@
+"""HF `evaluate` module: prefix_bench's official-protocol xsum scorer, loadable offline.
+
+    evaluate.load("<abs path to this folder>").compute(predictions=..., references=...)
+
+Runs `prefix_bench.score.score_task("xsum", ...)`, the code behind `prefix-bench score`.
+"""
+
+from prefix_bench.score.hf_metric import metric_class
+
+PrefixBenchXsum = metric_class("xsum")
