@@ -1,0 +1,66 @@
+"""Kill training with SIGKILL at several points; the rerun resumes and ends bit-identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prefix_bench.data import prepare_dataset
+from prefix_bench.models.tiny import build_tiny
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "prefix_bench" / "resources" / "demo" / "e2e"
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("resume")
+    prepare_dataset("e2e", root / "data", source_dir=DEMO)
+    rows = [json.loads(line) for line in (root / "data" / "train.jsonl").open()]
+    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], root / "model")
+    return root
+
+
+def spec_json(root: Path, method: str) -> str:
+    options = {"length": 3, "mid_dim": 16, "dropout": 0.1} if method == "prefix" else {}
+    return json.dumps({
+        "run_id": f"r/{method}", "experiment": "r", "dataset": "e2e", "model": "tiny-gpt2",
+        "model_path": str(root / "model"), "method": method, "method_options": options,
+        "train": {"lr": 1e-3, "max_steps": STEPS, "batch_size": 4, "device": "cpu", "checkpoint_every": 3,
+                  "log_every": 1, "threads": 1},
+    })
+
+
+def train(root: Path, method: str, out: Path, kill_after: int = 0) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PREFIX_BENCH_KILL_AFTER_STEP=str(kill_after))
+    return subprocess.run(
+        [sys.executable, "-m", "prefix_bench.cli", "train", "--spec-json", spec_json(root, method),
+         "--data-dir", str(root / "data"), "--out-dir", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.mark.parametrize("method", ["prefix", "finetune"])
+def test_sigkill_then_resume_is_bit_identical(workspace, method):
+    reference = workspace / f"{method}-uninterrupted"
+    assert train(workspace, method, reference).returncode == 0
+    ref_record = json.loads((reference / "run.json").read_text())
+
+    out = workspace / f"{method}-killed"
+    for kill_after, expect_resume in ((4, None), (8, 3), (11, 6)):
+        result = train(workspace, method, out, kill_after=kill_after)
+        assert result.returncode == -9, result.stderr[-2000:]  # really SIGKILLed
+        assert not (out / "trained.safetensors").exists() and not (out / "run.json").exists()
+    result = train(workspace, method, out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((out / "run.json").read_text())
+    assert record["training"]["resumed_from_step"] == 9  # the last checkpoint, not from scratch
+    assert (out / "trained.safetensors").read_bytes() == (reference / "trained.safetensors").read_bytes()
+    assert record["training"]["history"] == ref_record["training"]["history"]
+    assert record["training"]["dev_loss"] == ref_record["training"]["dev_loss"]
