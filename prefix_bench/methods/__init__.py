@@ -11,11 +11,23 @@ from torch import nn
 
 from ..errors import PrefixBenchError
 from ..options import from_dict
+from .adapter.config import AdapterConfig
+from .adapter.model import AdapterTuning
 from .base import Method
 from .finetune.config import FinetuneConfig
 from .finetune.model import Finetune
+from .finetune_top2.config import FinetuneTopConfig
+from .finetune_top2.model import FinetuneTop
+from .infix.config import InfixConfig
+from .infix.model import InfixTuning
+from .lora.config import LoraConfig
+from .lora.model import LoraTuning
 from .prefix.config import PrefixConfig
 from .prefix.model import PrefixTuning
+from .prefix_bart.config import PrefixBartConfig
+from .prefix_bart.model import PrefixBart
+from .prefix_emb.config import PrefixEmbConfig
+from .prefix_emb.model import PrefixEmbedding
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,12 @@ class MethodEntry:
 METHODS: dict[str, MethodEntry] = {
     "prefix": MethodEntry(PrefixConfig, PrefixTuning, "prefix-tuning (Li & Liang 2021)"),
     "finetune": MethodEntry(FinetuneConfig, Finetune, "full fine-tuning (FT-full)"),
+    "finetune_top2": MethodEntry(FinetuneTopConfig, FinetuneTop, "top-2 blocks + final norm (FT-top2)"),
+    "adapter": MethodEntry(AdapterConfig, AdapterTuning, "NLG adapters (Lin et al. 2020)"),
+    "lora": MethodEntry(LoraConfig, LoraTuning, "LoRA via PEFT (Hu et al. 2022; extra baseline)"),
+    "prefix_emb": MethodEntry(PrefixEmbConfig, PrefixEmbedding, "embedding-only ablation (EMB-k)"),
+    "infix": MethodEntry(InfixConfig, InfixTuning, "infix ablation (INFIX-k)"),
+    "prefix_bart": MethodEntry(PrefixBartConfig, PrefixBart, "prefix-tuning for BART (3 sites)"),
 }
 
 

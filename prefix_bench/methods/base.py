@@ -31,6 +31,16 @@ class Method(nn.Module):
         self.lm = lm
         self.config = config
 
+    # --- tokenizer-dependent set-up ----------------------------------------------------------
+    def initialize(self, tokenizer, fit: bool = True) -> dict:
+        """Set-up that needs the tokenizer, called once right after construction.
+
+        `fit=True` (training, before the optimizer collects parameters) also runs any fitting
+        initialisation (prefix init from real words, paper section 7.4); `fit=False` (loading a
+        trained run) only resolves tokenizer-dependent shapes. Returns figures for the run record.
+        """
+        return {}
+
     # --- forward / generation -------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits [B, T, V] for a batch (training or scoring)."""

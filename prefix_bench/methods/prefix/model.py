@@ -4,7 +4,13 @@ A frozen LM is steered by L trainable key/value vectors per layer. Following the
 the prefix is reparametrized: constant ids 0..L-1 -> Embedding(L, d) -> Linear(d, mid) -> Tanh ->
 Linear(mid, n_layer * 2 * kv_dim), reshaped to per-layer K and V of shape [1, kv_heads, L, head_dim].
 The prefix does not depend on the batch, so it is computed once per step and broadcast.
-The K/V reach the attention through `methods.attention` (no KV-cache tricks).
+The K/V reach the attention through `methods.attention` (no KV-cache tricks), so any HF causal LM
+on the standard attention interface works, GQA (Llama: kv_heads < heads) included.
+
+After training, `eject()` drops the MLP and keeps only the stored table [L, n_layer * 2 * kv_dim]
+(section 4.3: "we only need the prefix parameters"); `export.py` writes it as safetensors or PEFT.
+Subclasses (ablations, section 7.2) change only where the K/V come from (`compute_kv`) or who sees
+them (`visible_from`).
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ...errors import PrefixBenchError
 from ..attention import active_prefixes, use_prefix_attention
 from ..base import Method
-from .config import PrefixConfig
+from .config import DEFAULT_LENGTH, PrefixConfig
+from .init import fit_prefix, lm_kv, word_ids
 
 
 def self_attention_modules(lm: nn.Module) -> list[nn.Module]:
@@ -51,26 +59,41 @@ def kv_geometry(config) -> tuple[int, int, int, int]:
 class PrefixEncoder(nn.Module):
     """Produces the prefix K/V table [n_layer, 2, kv_heads, L, head_dim] from trainable parameters."""
 
-    def __init__(self, config: PrefixConfig, n_layer: int, kv_heads: int, head_dim: int, hidden: int):
+    def __init__(self, length: int, mid_dim: int, reparametrize: bool, dropout: float,
+                 n_layer: int, kv_heads: int, head_dim: int, hidden: int):
         super().__init__()
-        self.shape = (config.length, n_layer, 2, kv_heads, head_dim)
+        self.shape = (length, n_layer, 2, kv_heads, head_dim)
         out_dim = n_layer * 2 * kv_heads * head_dim
-        if config.reparametrize:
-            self.embedding = nn.Embedding(config.length, hidden)
-            self.mlp = nn.Sequential(
-                nn.Linear(hidden, config.mid_dim), nn.Tanh(), nn.Linear(config.mid_dim, out_dim)
-            )
+        if reparametrize:
+            self.embedding = nn.Embedding(length, hidden)
+            self.mlp = nn.Sequential(nn.Linear(hidden, mid_dim), nn.Tanh(), nn.Linear(mid_dim, out_dim))
+            self.table = None
         else:
-            self.table = nn.Parameter(torch.randn(config.length, out_dim) * 0.02)
-        self.dropout = nn.Dropout(config.dropout)
+            self.table = nn.Parameter(torch.randn(length, out_dim) * 0.02)
+        self.dropout = nn.Dropout(dropout)
+
+    @classmethod
+    def from_config(cls, config, length: int, lm_config) -> "PrefixEncoder":
+        return cls(length, config.mid_dim, config.reparametrize, config.dropout, *kv_geometry(lm_config))
+
+    def flat(self) -> torch.Tensor:
+        """The prefix as the stored table [L, n_layer * 2 * kv_heads * head_dim] (PEFT's layout)."""
+        if self.table is not None:
+            return self.table
+        return self.mlp(self.embedding.weight)
 
     def forward(self) -> torch.Tensor:
-        if hasattr(self, "table"):
-            flat = self.table
-        else:
-            flat = self.mlp(self.embedding.weight)  # [L, n_layer * 2 * kv_dim]
-        kv = self.dropout(flat).view(self.shape)  # [L, n_layer, 2, kv_heads, head_dim]
+        kv = self.dropout(self.flat()).view(self.shape)  # [L, n_layer, 2, kv_heads, head_dim]
         return kv.permute(1, 2, 3, 0, 4)  # [n_layer, 2, kv_heads, L, head_dim]
+
+    @torch.no_grad()
+    def eject(self) -> None:
+        """Replace Embedding + MLP by the table they produce (a no-op for a flat table)."""
+        if self.table is not None:
+            return
+        table = self.flat().detach().clone()
+        del self.embedding, self.mlp
+        self.table = nn.Parameter(table)
 
 
 class PrefixTuning(Method):
@@ -83,26 +106,74 @@ class PrefixTuning(Method):
         use_prefix_attention(lm)
         # Plain list: the attention modules belong to the LM, not to our trainable state.
         self._attention = self_attention_modules(lm)
-        self.prefix = PrefixEncoder(config, *kv_geometry(lm.config))
-        self.prefix_length = config.length
+        self.prefix: nn.Module | None = None
+        self.prefix_length = 0
+        if config.init == "random" or config.length is not None:
+            self._build_prefix(config.length or DEFAULT_LENGTH)
+        # else: init words without an explicit length: L is their token count, known only once
+        # `initialize(tokenizer)` runs.
 
+    def _build_prefix(self, length: int) -> None:
+        self.prefix = PrefixEncoder.from_config(self.config, length, self.lm.config)
+        device = next(self.lm.parameters()).device
+        if device.type != "meta":
+            self.prefix.to(device)
+        self.prefix_length = length
+
+    # --- tokenizer-dependent set-up (paper section 7.4) ---------------------------------------
+    def initialize(self, tokenizer, fit: bool = True) -> dict:
+        """Resolve the prefix length from the init words and, if `fit`, fit the prefix to them."""
+        if self.config.init != "words":
+            return {}
+        ids = word_ids(tokenizer, self.config.words)
+        if self.config.length is not None and self.config.length != len(ids):
+            raise PrefixBenchError(
+                f"method_options.length is {self.config.length} but init_words "
+                f"{self.config.words!r} is {len(ids)} tokens; the prefix length must equal the token "
+                "count (drop `length` or change the words)"
+            )
+        if self.prefix is None:
+            self._build_prefix(len(ids))
+        if not fit:
+            return {"init_tokens": len(ids)}
+        mse = self._fit_words(ids)
+        return {"init_tokens": len(ids), "init_mse": mse}
+
+    def _fit_words(self, ids: list[int]) -> float:
+        return fit_prefix(self.prefix, lm_kv(self.lm, ids), self.config.init_steps, self.config.init_lr)
+
+    def _require_prefix(self) -> nn.Module:
+        if self.prefix is None:
+            raise PrefixBenchError(
+                "prefix length comes from init_words: call method.initialize(tokenizer) before use"
+            )
+        return self.prefix
+
+    # --- forward / generation -------------------------------------------------------------
     def train(self, mode: bool = True) -> "PrefixTuning":
         super().train(mode)
         if not self.config.lm_dropout:
             self.lm.eval()  # paper code: the frozen LM never drops out
         return self
 
+    def compute_kv(self) -> torch.Tensor:
+        """Prefix K/V for every layer: [n_layer, 2, kv_heads, L, head_dim]."""
+        return self._require_prefix()()
+
     def position_ids(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Positions of real tokens (left or right padding), shifted by L when offset is on."""
         pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         return pos + self.prefix_length if self.config.position_offset else pos
 
-    def _kv_by_module(self, kv: torch.Tensor) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
-        # kv: [n_layer, 2, kv_heads, L, head_dim] -> per module ([1, h, L, d], [1, h, L, d])
-        return {m: (kv[i, 0].unsqueeze(0), kv[i, 1].unsqueeze(0)) for i, m in enumerate(self._attention)}
+    def _kv_by_module(self, kv: torch.Tensor, visible_from: torch.Tensor | None = None) -> dict:
+        # kv: [n_layer, 2, kv_heads, L, head_dim] -> per module ([1, h, L, d], [1, h, L, d], vis)
+        return {
+            m: (kv[i, 0].unsqueeze(0), kv[i, 1].unsqueeze(0), visible_from)
+            for i, m in enumerate(self._attention)
+        }
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        kv = self.prefix()  # once per step, shared by the whole batch
+        kv = self.compute_kv()  # once per step, shared by the whole batch
         with active_prefixes(self._kv_by_module(kv)):
             return self.lm(
                 input_ids=input_ids,
@@ -118,11 +189,16 @@ class PrefixTuning(Method):
     def generating(self) -> Iterator[None]:
         # Eject once: the prefix is a constant at inference, no MLP per decoding step.
         with torch.no_grad():
-            kv = self.prefix().detach()
+            kv = self.compute_kv().detach()
         with active_prefixes(self._kv_by_module(kv)):
             yield
 
+    # --- what is stored ----------------------------------------------------------------------
+    def eject(self) -> None:
+        """Drop the reparametrization: only the table [L, n_layer*2*kv_dim] remains trainable/stored."""
+        self._require_prefix().eject()
+
     def parameter_counts(self) -> dict[str, int]:
         counts = super().parameter_counts()
-        counts["stored"] = int(torch.Size(self.prefix.shape).numel())  # the ejected table
+        counts["stored"] = int(torch.Size(self._require_prefix().shape).numel())  # the ejected table
         return counts
