@@ -1,14 +1,23 @@
-"""Expand a pipeline config (config/*.yaml) into the runs it implies.
+"""Expand a pipeline config (config/*.yaml) into the runs and derived datasets it implies.
 
-An experiment names a dataset, the models, the seeds and a set of variants (method + options +
-training/decoding overrides + the paper row it reproduces). Every (model, variant, seed) is one run
-with a fully resolved `RunSpec`. Snakemake (workflow/rules/common.smk) calls `expand_runs`; the
-same function is unit-tested, so the DAG's grid is what the tests count.
+An experiment names one dataset (`dataset:`) or several (`datasets:`, e.g. the low-data subsets of
+Figure 3), the models, the seeds, a set of variants (method + options + training/decoding
+overrides + the paper row it reproduces) and optionally a `sweep` (e.g. `train.max_steps: [100,
+200, 400, 600]` or `method_options.length: [1, 5, 10]`). Every (dataset, model, variant, sweep
+point, seed) is one run with a fully resolved `RunSpec`. Snakemake (workflow/rules/common.smk) calls
+`expand_runs`; the same function is unit-tested (tests/test_grid.py), so the DAG's grid is what
+the tests count.
+
+Datasets are named in the config. A plain entry is prepared from the official files; an entry
+with `adapter:` + `options:` is prepared from another adapter's files with options (XSum topic
+splits); an entry with `derive:` is a subset of another prepared dataset (low-data sizes, data
+fractions), written by `prefix-bench prepare --from-prepared` (workflow/rules/derived_data.smk).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 from .config import RunSpec
@@ -16,18 +25,32 @@ from .errors import PrefixBenchError
 from .options import from_dict
 
 RESULTS = "results"
+#: sweep keys name one field of a variant block: "<block>.<field>"
+SWEEP_BLOCKS = ("train", "generate", "method_options")
 
 
 @dataclass(frozen=True)
 class Run:
     experiment: str
-    name: str  # directory name inside the experiment: {model}-{variant}-s{seed}
+    #: directory name inside the experiment: {model}-{variant}[-{dataset}][-{sweep}]-s{seed}
+    name: str
     spec: RunSpec
     eval_splits: tuple[str, ...]
+    variant: str = ""
+    #: the sweep point, as ((key, value), ...) in the config's key order
+    sweep: tuple = ()
 
     @property
     def directory(self) -> str:
         return f"{RESULTS}/runs/{self.experiment}/{self.name}"
+
+    @property
+    def dataset(self) -> str:
+        return self.spec.dataset
+
+    @property
+    def seed(self) -> int:
+        return self.spec.train.seed
 
 
 def _merge(base: dict, override: dict | None) -> dict:
@@ -52,6 +75,79 @@ def model_path(config: dict, model: str) -> str:
     return entry["path"]
 
 
+# --- datasets -------------------------------------------------------------------------------
+
+def dataset_entry(config: dict, name: str) -> dict:
+    datasets = config.get("datasets", {})
+    if name not in datasets:
+        raise PrefixBenchError(f"dataset {name!r} is used but not defined under datasets:")
+    return datasets[name]
+
+
+def derived_parent(config: dict, name: str) -> str | None:
+    """The dataset a `derive:` entry subsets (None for datasets prepared from files)."""
+    derive = dataset_entry(config, name).get("derive")
+    if derive is None:
+        return None
+    parent = derive["from"]
+    dataset_entry(config, parent)  # must exist
+    if dataset_entry(config, parent).get("derive"):
+        raise PrefixBenchError(f"datasets.{name}.derive.from: {parent!r} is itself derived; "
+                               "derive from a prepared dataset")
+    return parent
+
+
+def dataset_eval_splits(config: dict, name: str) -> list[str]:
+    """A derived dataset is evaluated like its parent unless it says otherwise."""
+    entry = dataset_entry(config, name)
+    if entry.get("eval_splits"):
+        return list(entry["eval_splits"])
+    parent = derived_parent(config, name)
+    if parent:
+        return dataset_eval_splits(config, parent)
+    return ["test"]
+
+
+def derive_args(config: dict, name: str) -> str:
+    """`prefix-bench prepare` flags that write derived dataset `name` from its parent."""
+    derive = dataset_entry(config, name)["derive"]
+    args = [f"--subset-seed {int(derive.get('subset_seed', 0))}"]
+    if derive.get("subset_size") is not None:
+        args.append(f"--subset-size {int(derive['subset_size'])}")
+    if derive.get("fraction") is not None:
+        args.append(f"--fraction {float(derive['fraction'])}")
+    return " ".join(args)
+
+
+#: `options:` keys of an adapter dataset -> `prefix-bench prepare` flags
+PREPARE_OPTION_FLAGS = {"topic_split": "--topic-split", "max_source_words": "--max-source-words",
+                        "max_source_chars": "--max-source-chars", "webnlg_lexs": "--webnlg-lexs",
+                        "e2e_values": "--e2e-values"}
+
+
+def adapter_args(config: dict, name: str) -> str:
+    """`prefix-bench prepare` flags for a dataset prepared by another adapter with options."""
+    entry = dataset_entry(config, name)
+    args = [f"--dataset {entry['adapter']}",
+            "--splits " + ",".join(entry.get("splits", ["train", "dev", "test"]))]
+    if entry.get("source_dir"):
+        args.append(f"--source-dir {entry['source_dir']}")
+    for key, value in (entry.get("options") or {}).items():
+        args.append(f"{PREPARE_OPTION_FLAGS[key]} {value}")
+    return " ".join(args)
+
+
+def dataset_kinds(config: dict) -> dict[str, list[str]]:
+    """Dataset names by how they are produced: prepared, adapter (with options), derived."""
+    kinds = {"prepared": [], "adapter": [], "derived": []}
+    for name, entry in config.get("datasets", {}).items():
+        kind = "derived" if entry.get("derive") else "adapter" if entry.get("adapter") else "prepared"
+        kinds[kind].append(name)
+    return kinds
+
+
+# --- experiments ----------------------------------------------------------------------------
+
 def selected_experiments(config: dict) -> list[str]:
     names = list(config.get("experiments", {}))
     chosen = config.get("select") or names
@@ -61,34 +157,90 @@ def selected_experiments(config: dict) -> list[str]:
     return list(chosen)
 
 
+def experiment_datasets(exp_name: str, exp: dict) -> list[str]:
+    if ("dataset" in exp) == ("datasets" in exp):
+        raise PrefixBenchError(f"experiments.{exp_name}: give exactly one of dataset: or datasets:")
+    return [exp["dataset"]] if "dataset" in exp else list(exp["datasets"])
+
+
+def sweep_points(exp_name: str, sweep: dict | None) -> list[tuple]:
+    """The cartesian product of the sweep axes, as ((key, value), ...) tuples; [()] if none."""
+    if not sweep:
+        return [()]
+    for key in sweep:
+        block, _, field = key.partition(".")
+        if block not in SWEEP_BLOCKS or not field or "." in field:
+            raise PrefixBenchError(f"experiments.{exp_name}.sweep: key {key!r} must be "
+                                   f"<{'|'.join(SWEEP_BLOCKS)}>.<field>")
+    keys = list(sweep)
+    return [tuple(zip(keys, values)) for values in itertools.product(*(sweep[k] for k in keys))]
+
+
+def _sweep_tag(point: tuple) -> str:
+    return "-".join(f"{key.partition('.')[2]}{value}" for key, value in point)
+
+
+def _apply_sweep(variant: dict, point: tuple) -> dict:
+    out = copy.deepcopy(variant)
+    for key, value in point:
+        block, _, field = key.partition(".")
+        out.setdefault(block, {})[field] = value
+    return out
+
+
 def expand_runs(config: dict) -> list[Run]:
     """All runs of the selected experiments, in config order."""
     runs = []
     defaults = config.get("defaults", {})
     for exp_name in selected_experiments(config):
         exp = config["experiments"][exp_name]
-        dataset = exp["dataset"]
-        if dataset not in config.get("datasets", {}):
-            raise PrefixBenchError(f"experiments.{exp_name}.dataset: {dataset!r} is not defined under datasets:")
-        eval_splits = tuple(exp.get("eval_splits") or config["datasets"][dataset].get("eval_splits", ["test"]))
-        for model in exp["models"]:
-            for variant_name, variant in exp["variants"].items():
-                for seed in exp.get("seeds", [1]):
-                    merged = _merge(_merge(defaults, exp.get("overrides")), variant)
-                    name = f"{model}-{variant_name}-s{seed}"
-                    spec_dict = {
-                        "run_id": f"{exp_name}/{name}",
-                        "experiment": exp_name,
-                        "dataset": dataset,
-                        "model": model,
-                        "model_path": model_path(config, model),
-                        "method": merged.get("method"),
-                        "method_options": merged.get("method_options", {}),
-                        "train": _merge(merged.get("train", {}), {"seed": seed}),
-                        "generate": merged.get("generate", {}),
-                        "paper": merged.get("paper", {}),
-                        "trust_remote_code": config.get("models", {})[model].get("trust_remote_code", False),
-                    }
-                    spec = from_dict(RunSpec, spec_dict, f"experiments.{exp_name}.variants.{variant_name}")
-                    runs.append(Run(exp_name, name, spec, eval_splits))
+        datasets = experiment_datasets(exp_name, exp)
+        points = sweep_points(exp_name, exp.get("sweep"))
+        for dataset in datasets:
+            dataset_entry(config, dataset)
+            eval_splits = tuple(exp.get("eval_splits") or dataset_eval_splits(config, dataset))
+            for model in exp["models"]:
+                for variant_name, variant in exp["variants"].items():
+                    for point in points:
+                        for seed in exp.get("seeds", [1]):
+                            merged = _apply_sweep(_merge(_merge(defaults, exp.get("overrides")), variant), point)
+                            parts = [model, variant_name]
+                            if "datasets" in exp:
+                                parts.append(dataset)
+                            if point:
+                                parts.append(_sweep_tag(point))
+                            name = "-".join(parts + [f"s{seed}"])
+                            spec_dict = {
+                                "run_id": f"{exp_name}/{name}",
+                                "experiment": exp_name,
+                                "dataset": dataset,
+                                "model": model,
+                                "model_path": model_path(config, model),
+                                "method": merged.get("method"),
+                                "method_options": merged.get("method_options", {}),
+                                "train": _merge(merged.get("train", {}), {"seed": seed}),
+                                "generate": merged.get("generate", {}),
+                                "paper": merged.get("paper", {}),
+                                "trust_remote_code": config["models"][model].get("trust_remote_code", False),
+                            }
+                            where = f"experiments.{exp_name}.variants.{variant_name}"
+                            spec = from_dict(RunSpec, spec_dict, where)
+                            runs.append(Run(exp_name, name, spec, eval_splits, variant_name, point))
     return runs
+
+
+def grid_counts(runs: list[Run]) -> dict[str, int]:
+    """Train jobs per experiment (one per run)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.experiment] = counts.get(run.experiment, 0) + 1
+    return counts
+
+
+def dataset_adapter(config: dict, name: str) -> str:
+    """The adapter (and scoring task) behind dataset `name`: e2e_n50_s0 -> e2e, xsum_within_news -> xsum."""
+    entry = dataset_entry(config, name)
+    parent = derived_parent(config, name)
+    if parent:
+        return dataset_adapter(config, parent)
+    return entry.get("adapter") or name

@@ -1,0 +1,163 @@
+"""Read what the runs wrote: `run.json`, `scores/<split>.json`, predictions, dataset manifests.
+
+Every setting the report uses comes from these files (STYLE.md 10), never from directory names.
+`check_consistency` refuses to tabulate runs made by different code versions, or predictions
+generated under a different config than the run's (pass --allow-mixed to tabulate them flagged).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import PrefixBenchError
+from .specs import PAPER_VERSIONS
+
+#: the paper's numbers, both versions (copied from the project's shared paper/results.csv)
+PAPER_RESULTS = Path(__file__).resolve().parents[1] / "resources" / "paper_results.csv"
+# Our dataset names -> the paper CSV's names (derived datasets map through their manifest).
+PAPER_DATASET = {"e2e": "e2e", "webnlg": "webnlg2017", "dart": "dart", "xsum": "xsum"}
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise PrefixBenchError(f"{path}: unreadable ({err}); rerun the stage that writes it") from None
+
+
+def load_paper_results() -> dict[tuple, float]:
+    """(version, table, dataset, model, method, split, metric) -> value."""
+    text = PAPER_RESULTS.read_text(encoding="utf-8")
+    table = {}
+    for row in csv.DictReader(text.splitlines()):
+        key = (row["paper_version"], row["table"], row["dataset"], row["model"], row["method"],
+               row["split"], row["metric"])
+        table[key] = float(row["value"])
+    return table
+
+
+def metric_values(scores: dict) -> dict[str, float]:
+    """Numeric metrics of a scores file (flat, or under "metrics"); settings are skipped."""
+    source = scores.get("metrics") if isinstance(scores.get("metrics"), dict) else scores
+    return {k: float(v) for k, v in source.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def dig(mapping: dict, dotted: str):
+    """mapping["a"]["b"] for "a.b"; None when any level is missing."""
+    value = mapping
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+@dataclass
+class RunRecord:
+    """One trained run directory and what it wrote."""
+
+    directory: Path
+    record: dict
+    data_root: Path
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> dict:
+        return self.record["spec"]
+
+    @property
+    def run_id(self) -> str:
+        return self.spec["run_id"]
+
+    @property
+    def experiment(self) -> str:
+        return self.spec["experiment"]
+
+    @property
+    def seed(self) -> int:
+        return self.spec["train"]["seed"]
+
+    @property
+    def paper_model(self) -> str:
+        return (self.spec.get("paper") or {}).get("model") or self.spec["model"]
+
+    @property
+    def paper_method(self) -> str | None:
+        return (self.spec.get("paper") or {}).get("method")
+
+    def matches(self, experiments, model: str, method: str) -> bool:
+        return (self.experiment in experiments and self.paper_model == model
+                and self.paper_method == method)
+
+    @cached_property
+    def manifest(self) -> dict:
+        path = self.data_root / self.spec["dataset"] / "manifest.json"
+        return read_json(path) if path.is_file() else {}
+
+    def predictions(self, split: str) -> list[str] | None:
+        path = self.directory / "predictions" / f"{split}.txt"
+        if not path.is_file():
+            return None
+        return path.read_text(encoding="utf-8").splitlines()
+
+    def references(self, split: str) -> list[list[str]] | None:
+        path = self.data_root / self.spec["dataset"] / f"{split}.eval.jsonl"
+        if not path.is_file():
+            return None
+        with path.open(encoding="utf-8") as f:
+            return [json.loads(line)["references"] for line in f if line.strip()]
+
+
+def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bool = True) -> list[RunRecord]:
+    """Run records under `runs_dir` (optionally only these experiments), with their scores."""
+    runs_dir = Path(runs_dir)
+    out = []
+    if not runs_dir.is_dir():
+        return out
+    for record_path in sorted(runs_dir.rglob("run.json")):
+        run_dir = record_path.parent
+        if experiments is not None and run_dir.parent.name not in experiments:
+            continue  # cheap pre-filter; the spec's experiment is checked below
+        score_files = sorted((run_dir / "scores").glob("*.json"))
+        if scored_only and not score_files:
+            continue  # unscored runs show as missing
+        rec = RunRecord(run_dir, read_json(record_path), Path(data_root))
+        if experiments is not None and rec.experiment not in experiments:
+            continue
+        rec.scores = {p.stem: metric_values(read_json(p)) for p in score_files}
+        out.append(rec)
+    return out
+
+
+def check_consistency(runs: list[RunRecord], allow_mixed: bool) -> list[str]:
+    """Refuse (or, with allow_mixed, warn about) tables mixing code versions or stale outputs."""
+    problems = []
+    commits: dict[tuple, list[str]] = {}
+    for run in runs:
+        git = run.record["environment"]["git"]
+        commits.setdefault((git["commit"], git["dirty"]), []).append(run.directory.name)
+        for info_path in sorted((run.directory / "predictions").glob("*.json")):
+            info = read_json(info_path)
+            if info.get("config_hash") != run.record["config_hash"]:
+                problems.append(f"{info_path} was generated with config {info.get('config_hash')}, "
+                                f"but the run is now {run.record['config_hash']}: regenerate it")
+    if len(commits) > 1:
+        described = "; ".join(f"{c[:10] if c else 'no git'}{' (dirty)' if d else ''}: {', '.join(sorted(v)[:3])}"
+                              for (c, d), v in sorted(commits.items(), key=lambda kv: str(kv[0])))
+        problems.append(f"runs come from different code versions ({described}); rerun them with one "
+                        "version or pass --allow-mixed")
+    if problems and not allow_mixed:
+        raise PrefixBenchError(problems[0])
+    return problems
+
+
+def paper_value(paper: dict, version: str, table: str | None, dataset: str, model: str, method: str,
+                split: str, metric: str) -> float | None:
+    if version not in PAPER_VERSIONS or not table:
+        return None
+    return paper.get((version, table, dataset, model, method, split, metric))

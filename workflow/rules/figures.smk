@@ -1,0 +1,33 @@
+# Stage 6c: the paper's figures, regenerated as PNG (one rule run per declared figure spec,
+# prefix_bench/resources/tables/<figure>.yaml). Uses PAPER_SPECS / spec_scored_outputs from
+# common.smk.
+
+
+rule render_figure:
+    input:
+        spec_scored_outputs,
+    output:
+        png=report(
+            "results/report/figures/{spec}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{spec}"},
+        ),
+        csv="results/report/figures/{spec}.csv",
+        cells="results/report/figures/{spec}.cells.json",
+    log:
+        "results/logs/render_figure/{spec}.log",
+    benchmark:
+        "results/benchmarks/render_figure/{spec}.tsv"
+    wildcard_constraints:
+        spec="|".join(FIGURES) or "(?!x)x",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
+    shell:
+        "python -m prefix_bench.report report-figure --spec {wildcards.spec} --runs-dir results/runs "
+        "--data-dir results/data --out-dir results/report/figures {params.mixed} > {log} 2>&1"
