@@ -46,11 +46,21 @@ class TrainOptions:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: torch intra-op threads (0 = torch default)
     threads: int = 0
+    #: LM head and loss on target positions only (source logits are never used); same loss and
+    #: gradients up to float rounding (tests/test_perf_train.py). false = full [B, T, V] logits
+    target_only_head: bool = True
+    #: length-bucketed batches: sort each window of N batches by length, shuffle the batches
+    #: (less padding). 0 = off: plain shuffled order, as the paper. Changes the data order.
+    length_buckets: int = 0
+    #: torch.compile the LM (same loss; compiling takes minutes on CPU, pays off on long GPU runs)
+    compile: bool = False
 
     def validate(self, where: str) -> None:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise PrefixBenchError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.length_buckets < 0:
+            raise PrefixBenchError(f"{where}.length_buckets: must be >= 0, got {self.length_buckets}")
         if self.lr <= 0:
             raise PrefixBenchError(f"{where}.lr: must be > 0, got {self.lr}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -72,6 +82,11 @@ class GenerateOptions:
     batch_size: int = 16
     #: written for an empty output so lines stay aligned with the references
     empty_placeholder: str = "<empty>"
+    #: "own" = prefix_bench.decoding.beam_search (each prompt encoded once, finished items leave the
+    #: batch; same tokens as "hf", tested); "hf" = transformers `generate` (encodes each prompt once per beam)
+    beam_search: Literal["own", "hf"] = "own"
+    #: on CUDA, decode under bf16 autocast like training (no effect on CPU; recorded with the outputs)
+    bf16: bool = True
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,15 @@ Command: `prefix-bench generate --run-dir results/runs/RUN --eval-jsonl results/
 
 Sources are deduplicated (a scorer's units may share a source), sorted by length and decoded in
 batches with beam search (paper: beam 5, at most 100 new tokens, newlines banned, cut at the first
-EOS). Outputs are mapped back to the official order: one line per unit, an explicit placeholder
+EOS). By default the search is our own `decoding.beam_search` (each prompt encoded once, finished
+items leave the batch; same tokens as `transformers` `generate`, which `beam_search: hf` selects). Outputs are mapped back to the official order: one line per unit, an explicit placeholder
 for an empty output, written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import time
@@ -25,10 +27,12 @@ from tqdm import tqdm
 from .atomic import write_json, write_text
 from .config import GenerateOptions, RunSpec, parse_run_spec
 from .data.schema import read_jsonl
+from .decoding import beam_search
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
 from .models.formatting import decode_output, encode_prompt, newline_token_ids
+from .provenance import sha256_file
 from .train import pick_device
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
     device = pick_device(spec.train.device)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     method = build_method(spec.method, lm, spec.method_options).to(device)
+    method.initialize(tokenizer, fit=False)  # shapes only (e.g. the length of a word-initialised prefix)
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError) as err:
@@ -57,35 +62,47 @@ def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
 
 
 @torch.no_grad()
-def decode_sources(method: Method, tokenizer, sources: list[str], opts: GenerateOptions,
-                   max_source_tokens: int, device: torch.device) -> list[str]:
-    """Beam-search each source once; return outputs in the order of `sources`."""
-    prompts = [encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
+def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptions, pad_id: int, eos_id: int,
+                   bad_words_ids: list[list[int]] | None, device: torch.device) -> list[list[int]]:
+    """Beam-search token prompts in length-sorted batches; return the new ids of each, in order."""
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))  # less padding
-    bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
-    gen_kwargs = dict(
-        num_beams=opts.num_beams, max_new_tokens=opts.max_new_tokens, min_new_tokens=opts.min_new_tokens,
-        length_penalty=opts.length_penalty, no_repeat_ngram_size=opts.no_repeat_ngram_size,
-        do_sample=False, early_stopping=False, bad_words_ids=bad or None,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    outputs: list[str] = [""] * len(prompts)
-    with method.generating():
+    search = dict(num_beams=opts.num_beams, max_new_tokens=opts.max_new_tokens,
+                  min_new_tokens=opts.min_new_tokens, length_penalty=opts.length_penalty,
+                  no_repeat_ngram_size=opts.no_repeat_ngram_size, bad_words_ids=bad_words_ids or None,
+                  pad_token_id=pad_id, eos_token_id=eos_id)
+    outputs: list[list[int]] = [[] for _ in prompts]
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and opts.bf16
+           else contextlib.nullcontext())
+    with method.generating(), amp:
         for start in tqdm(range(0, len(order), opts.batch_size), desc="generate", unit="batch",
                           disable=None, mininterval=5):
             idx = order[start : start + opts.batch_size]
             width = max(len(prompts[i]) for i in idx)
-            ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
             for row, i in enumerate(idx):  # left padding: generation continues from the right edge
                 ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
                 mask[row, width - len(prompts[i]):] = 1
             ids, mask = ids.to(device), mask.to(device)
-            out = method.lm.generate(input_ids=ids, attention_mask=mask,
-                                     **method.generation_kwargs(mask), **gen_kwargs)
+            extra = method.generation_kwargs(mask)
+            if opts.beam_search == "own":
+                new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"), **search)
+            else:
+                out = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                         early_stopping=False, **extra, **search)
+                new = [out[row, width:].tolist() for row in range(len(idx))]
             for row, i in enumerate(idx):
-                outputs[i] = decode_output(tokenizer, out[row, width:].tolist(), opts.empty_placeholder)
+                outputs[i] = new[row]
     return outputs
+
+
+def decode_sources(method: Method, tokenizer, sources: list[str], opts: GenerateOptions,
+                   max_source_tokens: int, device: torch.device) -> list[str]:
+    """Beam-search each source once; return outputs in the order of `sources`."""
+    prompts = [encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
+    bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
+    new = decode_prompts(method, prompts, opts, tokenizer.pad_token_id, tokenizer.eos_token_id, bad, device)
+    return [decode_output(tokenizer, ids, opts.empty_placeholder) for ids in new]
 
 
 def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
@@ -104,6 +121,8 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
         "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
         "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
+        "config_hash": spec.config_hash(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
+        "eval_sha256": sha256_file(eval_jsonl),
     }
     write_json(out_path.with_suffix(".json"), info)
     return info

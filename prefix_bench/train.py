@@ -17,7 +17,9 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import resource
+import signal
 import time
 from pathlib import Path
 
@@ -48,7 +50,15 @@ def pick_device(choice: str) -> torch.device:
 
 def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
     """Next-token loss. "sum": per-sequence sum averaged over the batch (paper's prefix runs);
-    "mean": mean over all target tokens (paper's fine-tuning runs)."""
+    "mean": mean over all target tokens (paper's fine-tuning runs). `logits` is [B, T, V], or
+    [N, V] for the target positions only (computed under `lm_head_at_targets`)."""
+    if logits.dim() == 2:
+        targets = labels[:, 1:] != IGNORE  # [B, T-1]: position t predicts token t+1
+        if logits.shape[0] != int(targets.sum()):
+            raise PrefixBenchError("logits do not match the target positions; the method does not "
+                                   "use the LM head: set train.target_only_head: false")
+        total = torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][targets], reduction="sum")
+        return total / labels.shape[0] if objective == "sum" else total / targets.sum().clamp(min=1)
     logits, labels = logits[:, :-1], labels[:, 1:]
     token_loss = torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
@@ -56,6 +66,23 @@ def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str) ->
     if objective == "sum":
         return token_loss.sum(dim=1).mean()
     return token_loss.sum() / (labels != IGNORE).sum().clamp(min=1)
+
+
+@contextlib.contextmanager
+def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor):
+    """Apply the LM head only at positions that predict a target token: logits come back [N, V].
+
+    Source positions need no logits (their labels are IGNORE) and the head is the largest single
+    matmul of a GPT-2 forward (d x 50257). A forward pre-hook on the public output embeddings
+    gathers the hidden states [B, T, d] -> [N, d], row-major like `labels[:, 1:][targets]`."""
+    rows = torch.zeros_like(labels, dtype=torch.bool)
+    rows[:, :-1] = labels[:, 1:] != IGNORE
+    handle = lm.get_output_embeddings().register_forward_pre_hook(
+        lambda module, args: (args[0][rows], *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -76,6 +103,19 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """Deterministic shuffle for one epoch: the data position is just (epoch, batch index)."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=g).tolist()
+
+
+def length_bucketed(order: list[int], lengths: list[int], batch_size: int, window: int, seed: int,
+                    epoch: int) -> list[int]:
+    """Length-bucketed batches: sort each run of `window` batches of `order` by length, cut it into
+    batches, shuffle the batches (deterministic in seed and epoch, so resuming stays exact)."""
+    span = window * batch_size
+    batches = []
+    for start in range(0, len(order), span):
+        part = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7)
+    return [i for b in torch.randperm(len(batches), generator=g).tolist() for i in batches[b]]
 
 
 def linear_schedule(warmup: int, total: int):
@@ -104,10 +144,15 @@ def evaluate_loss(method: Method, examples: list[Encoded], batch_size: int, pad_
     return total / max(1, count)
 
 
-def encode_split(path: Path, tokenizer, spec: RunSpec) -> list[Encoded]:
+def read_pairs(path: Path) -> list[dict]:
+    """Validated training pairs; read before any model loads so bad data fails fast."""
     rows = read_jsonl(path)
     if not rows:
         raise PrefixBenchError(f"{path}: no training pairs; check the prepared data")
+    return rows
+
+
+def encode_split(rows: list[dict], tokenizer, spec: RunSpec) -> list[Encoded]:
     t = spec.train
     return [encode_pair(tokenizer, r["source"], r["target"], t.max_source_tokens, t.max_target_tokens) for r in rows]
 
@@ -127,12 +172,18 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         torch.set_num_threads(opts.threads)
     device = pick_device(opts.device)
     torch.manual_seed(opts.seed)  # fixes the method's initialisation and dropout
+    train_path = data_dir / "train.jsonl"
+    train_rows = read_pairs(train_path)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     method = build_method(spec.method, lm, spec.method_options).to(device)
+    # Real-word initialisation (paper section 7.2) fits the prefix to the frozen LM's K/V here;
+    # a no-op for methods without one. Runs before the checkpoint restore overwrites weights.
+    init_info = method.initialize(tokenizer)
+    if opts.compile:
+        lm.compile()  # in place; the first steps pay the compilation (minutes on CPU)
     params = [p for p in method.parameters() if p.requires_grad]
 
-    train_path = data_dir / "train.jsonl"
-    examples = encode_split(train_path, tokenizer, spec)
+    examples = encode_split(train_rows, tokenizer, spec)
     batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
     total_steps = opts.max_steps or batches_per_epoch * opts.epochs
     optimizer = torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
@@ -171,12 +222,18 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
                     disable=None, mininterval=5)
     train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
+    # Fault injection for the kill-and-resume tests: SIGKILL ourselves right after this step.
+    kill_after = int(os.environ.get("PREFIX_BENCH_KILL_AFTER_STEP", "0"))
     while step < total_steps:
         epoch, index = divmod(step, batches_per_epoch)
         order = epoch_order(len(examples), opts.seed, epoch)
+        if opts.length_buckets:
+            order = length_bucketed(order, [len(e.input_ids) for e in examples], opts.batch_size,
+                                    opts.length_buckets, opts.seed, epoch)
         chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
         batch = collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
-        with amp:
+        heads = lm_head_at_targets(method.lm, batch["labels"]) if opts.target_only_head else contextlib.nullcontext()
+        with amp, heads:
             logits = method(batch["input_ids"], batch["attention_mask"])
         loss = sequence_loss(logits, batch["labels"], method.objective)
         if not torch.isfinite(loss):
@@ -199,6 +256,8 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
             progress.set_postfix(loss=f"{loss_value:.3f}")
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
             save_checkpoint()
+        if step == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
     progress.close()
     train_seconds = time.perf_counter() - train_t0
 
@@ -206,6 +265,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         "spec": spec.to_dict(),
         "config_hash": config_hash,
         "parameters": method.parameter_counts(),
+        "initialization": init_info,
         "training": {
             "steps": step, "examples": len(examples), "final_loss": loss_value, "history": history,
             "resumed_from_step": resumed_from, "tokens_seen": tokens_seen,
@@ -217,7 +277,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     }
     dev_path = data_dir / "dev.jsonl"
     if dev and dev_path.is_file():
-        dev_examples = encode_split(dev_path, tokenizer, spec)
+        dev_examples = encode_split(read_pairs(dev_path), tokenizer, spec)
         record["training"]["dev_loss"] = evaluate_loss(method, dev_examples, opts.batch_size,
                                                        tokenizer.pad_token_id, device)
         record["data"]["dev_sha256"] = sha256_file(dev_path)
@@ -230,8 +290,11 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "trained.safetensors") as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in method.trainable_state_dict().items()}
-        save_file(state, str(tmp), metadata={"method": spec.method, "model": spec.model,
-                                             "config_hash": config_hash})
+        # One metadata key: safetensors writes a multi-key map in arbitrary order, and the file's
+        # bytes (hashed into the provenance of everything downstream) must be reproducible.
+        meta = json.dumps({"method": spec.method, "model": spec.model, "config_hash": config_hash},
+                          sort_keys=True)
+        save_file(state, str(tmp), metadata={"prefix_bench": meta})
     write_json(out_dir / "run.json", record)
     return record
 

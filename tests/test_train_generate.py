@@ -94,3 +94,22 @@ def test_checkpoint_from_other_method_is_refused(workspace):
     (out / "run.json").write_text(json.dumps(record))
     with pytest.raises(PrefixBenchError, match="shape"):
         load_run(out)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(workspace, monkeypatch):
+    import prefix_bench.train as train_module
+
+    real_loss, calls = train_module.sequence_loss, {"n": 0}
+
+    def loss_turning_nan(logits, labels, objective):
+        calls["n"] += 1
+        loss = real_loss(logits, labels, objective)
+        return loss * float("nan") if calls["n"] == 8 else loss
+
+    monkeypatch.setattr(train_module, "sequence_loss", loss_turning_nan)
+    out = workspace / "runs" / "nan"
+    with pytest.raises(PrefixBenchError, match=r"loss is nan at step 7 .* last good checkpoint kept"):
+        train_run(make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}), workspace / "data", out)
+    assert not (out / "trained.safetensors").exists() and not (out / "run.json").exists()
+    meta = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert meta["step"] == 5  # checkpoint_every=5: the last one before the NaN
