@@ -1,6 +1,7 @@
 # prefix_bench: Prefix-Tuning (Li & Liang, ACL 2021) regenerated end to end.
 #   snakemake --cores all --configfile config/demo.yaml        (offline CPU demo, minutes)
-#   snakemake --cores all --use-conda --configfile config/config.yaml   (the paper, GPUs)
+#   snakemake --workflow-profile profiles/local-gpu --sdm conda --resources gpu=N   (the paper, GPUs)
+#   snakemake --workflow-profile profiles/slurm --sdm conda        (the paper on SLURM: docs/cluster.md)
 # The Snakefile only includes the stage rules and defines the targets.
 
 
@@ -17,9 +18,66 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/derived_data.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
+
+
+# `snakemake --report report.html` after a run: tables, figures and run summaries.
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         "results/report/runs.md",
         "results/report/runs.csv",
+        paper_targets(),
+        summary_targets(),
+
+
+# One target per paper table/figure, e.g. `snakemake table2`; each builds only what the selected
+# experiments (config `select:`) need, and shows the rest of the table as missing ("—").
+rule paper:
+    input:
+        paper_targets(),
+        summary_targets(),
+
+
+rule table2:
+    input:
+        paper_targets("table2"),
+
+
+rule table3:
+    input:
+        paper_targets("table3"),
+
+
+rule table4:
+    input:
+        paper_targets("table4"),
+
+
+rule table5:
+    input:
+        paper_targets("table5"),
+
+
+rule figure3:
+    input:
+        paper_targets("figure3"),
+
+
+rule figure4:
+    input:
+        paper_targets("figure4"),
+
+
+rule figure5:
+    input:
+        paper_targets("figure5"),
+
+
+rule figure6:
+    input:
+        paper_targets("figure6"),

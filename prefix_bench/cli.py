@@ -15,18 +15,26 @@ import sys
 
 from .errors import PrefixBenchError
 
-# Stage modules in DAG order; each owns its subcommand(s).
-STAGE_MODULES = [
-    "prefix_bench.data.cli",
-    "prefix_bench.models.cli",
-    "prefix_bench.train",
-    "prefix_bench.generate",
-    "prefix_bench.score.cli",
-    "prefix_bench.report",
-]
+# Subcommand -> the module that implements it, in DAG order. Only the requested command's module
+# is imported, so `prefix-bench score` or `prepare` never pays for importing torch.
+COMMANDS: dict[str, str] = {
+    "prepare": "prefix_bench.data.cli",
+    "build-model": "prefix_bench.models.cli",
+    "train": "prefix_bench.train",
+    "generate": "prefix_bench.generate",
+    "score": "prefix_bench.score.cli",
+    "report": "prefix_bench.report",
+    "report-table": "prefix_bench.report",
+    "report-figure": "prefix_bench.report",
+    "report-summary": "prefix_bench.report",
+    "report-specs": "prefix_bench.report",
+    "with-device": "prefix_bench.devices",  # GPU slot wrapper used by the train/generate rules
+    "bench": "prefix_bench.bench",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (for speed) one holding only `command`'s module."""
     parser = argparse.ArgumentParser(
         prog="prefix-bench",
         description="Prefix-Tuning (Li & Liang, 2021) benchmark: prepare data, train, generate, "
@@ -34,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in STAGE_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).add_parser(sub)
     return parser
 
@@ -42,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Busy-waiting OpenMP threads slow parallel jobs 10-100x; must be set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,14 +3,28 @@ import json
 
 from snakemake.utils import validate
 
-from prefix_bench.experiments import expand_runs
-
+from prefix_bench.experiments import (
+    adapter_args,
+    dataset_adapter,
+    dataset_kinds,
+    derive_args,
+    derived_parent,
+    expand_runs,
+)
+from prefix_bench.report.specs import TableSpec, active_specs
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUNS = {(run.experiment, run.name): run for run in expand_runs(config)}
 EXPERIMENTS = sorted({experiment for experiment, _ in RUNS})
 RUN_NAMES = sorted({name for _, name in RUNS})
+DATASET_KINDS = dataset_kinds(config)
+
+# Paper tables and figures of the selected experiments (tables.smk, figures.smk).
+PAPER_SPECS = active_specs(EXPERIMENTS)
+TABLES = sorted(n for n, s in PAPER_SPECS.items() if isinstance(s, TableSpec))
+FIGURES = sorted(n for n, s in PAPER_SPECS.items() if not isinstance(s, TableSpec))
+REPORT_OPTIONS = config.get("report", {})
 
 
 wildcard_constraints:
@@ -55,5 +69,55 @@ def dataset_source_args(wildcards):
     return " ".join(args)
 
 
+def run_device(wildcards):
+    """The run's train.device (auto|cpu|cuda); train and generate use the same device."""
+    return get_run(wildcards).spec.train.device
+
+
+def run_gpus(wildcards):
+    """GPUs a train/generate job asks the scheduler for: none when the run is pinned to the CPU
+    (train.device: cpu, e.g. config/demo.yaml), so CPU runs never queue for a GPU."""
+    return 0 if run_device(wildcards) == "cpu" else 1
+
+
 def tokenizer_dataset(wildcards):
     return config["models"][wildcards.model]["tokenizer_dataset"]
+
+
+def name_pattern(names):
+    """A wildcard regex matching exactly these names (nothing when empty)."""
+    return "|".join(sorted(names)) if names else "(?!x)x"
+
+
+def spec_scored_outputs(wildcards):
+    """Score files of the selected runs a table or figure shows."""
+    wanted = set(PAPER_SPECS[wildcards.spec].experiments)
+    return [
+        f"{run.directory}/scores/{split}.json"
+        for run in RUNS.values()
+        if run.experiment in wanted
+        for split in run.eval_splits
+    ]
+
+
+def paper_targets(target=None):
+    """Table and figure files of the active specs (optionally only one target, e.g. table2)."""
+    out = []
+    for name, spec in PAPER_SPECS.items():
+        if target is not None and spec.target != target:
+            continue
+        if isinstance(spec, TableSpec):
+            out += [
+                f"results/report/tables/{name}.{ext}"
+                for ext in ("md", "tex", "csv", "cells.json")
+            ]
+        else:
+            out += [
+                f"results/report/figures/{name}.{ext}"
+                for ext in ("png", "csv", "cells.json")
+            ]
+    return out
+
+
+def summary_targets():
+    return [f"results/report/summary/{e}.md" for e in EXPERIMENTS]

@@ -14,12 +14,18 @@ rule generate_outputs:
         "results/logs/generate_outputs/{experiment}/{run}/{split}.log",
     benchmark:
         "results/benchmarks/generate_outputs/{experiment}/{run}/{split}.tsv"
+    retries: 1
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
+        gpu=run_gpus,
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
-    retries: 1
+    params:
+        device=run_device,
     shell:
-        "OMP_NUM_THREADS={threads} prefix-bench generate "
+        "OMP_NUM_THREADS={threads} prefix-bench with-device --device {params.device} -- "
+        "prefix-bench generate "
         "--run-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "--eval-jsonl {input.units} --out {output.predictions} > {log} 2>&1"

@@ -7,15 +7,17 @@ rule build_model:
         train=lambda wc: f"results/data/{tokenizer_dataset(wc)}/train.jsonl",
     output:
         config="results/models/{model}/config.json",
-    params:
-        builtin=lambda wc: config["models"][wc.model]["builtin"],
     log:
         "results/logs/build_model/{model}.log",
     benchmark:
         "results/benchmarks/build_model/{model}.tsv"
+    conda:
+        "../envs/train.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        builtin=lambda wc: config["models"][wc.model]["builtin"],
     shell:
         "prefix-bench build-model --name {params.builtin} --train-jsonl {input.train} "
         "--out results/models/{wildcards.model} > {log} 2>&1"

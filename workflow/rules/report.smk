@@ -11,8 +11,12 @@ rule report_table:
         "results/logs/report_table.log",
     benchmark:
         "results/benchmarks/report_table.tsv"
+    conda:
+        "../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        mixed="--allow-mixed" if config.get("report", {}).get("allow_mixed") else "",
     shell:
-        "prefix-bench report --runs-dir results/runs --out-dir results/report > {log} 2>&1"
+        "prefix-bench report --runs-dir results/runs --out-dir results/report {params.mixed} > {log} 2>&1"

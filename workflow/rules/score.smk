@@ -7,15 +7,19 @@ rule score_outputs:
         units=lambda wc: f"results/data/{get_run(wc).spec.dataset}/{wc.split}.eval.jsonl",
     output:
         scores="results/runs/{experiment}/{run}/scores/{split}.json",
-    params:
-        task=lambda wc: get_run(wc).spec.dataset,
     log:
         "results/logs/score_outputs/{experiment}/{run}/{split}.log",
     benchmark:
         "results/benchmarks/score_outputs/{experiment}/{run}/{split}.tsv"
+    # METEOR runs in a JVM beside Python; a job killed for memory or time gets twice both.
+    retries: 1
+    conda:
+        "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    params:
+        task=lambda wc: dataset_adapter(config, get_run(wc).spec.dataset),  # e2e_n50_s0 -> e2e
     shell:
         "prefix-bench score --task {params.task} --refs {input.units} "
         "--hyps {input.predictions} --json {output.scores} > {log} 2>&1"

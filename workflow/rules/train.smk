@@ -8,19 +8,26 @@ rule train_run:
     output:
         weights="results/runs/{experiment}/{run}/trained.safetensors",
         record="results/runs/{experiment}/{run}/run.json",
-    params:
-        spec=run_spec_json,
-        data=lambda wc: f"results/data/{get_run(wc).spec.dataset}",
     log:
         "results/logs/train_run/{experiment}/{run}.log",
     benchmark:
         "results/benchmarks/train_run/{experiment}/{run}.tsv"
+    # A retry resumes from the run's checkpoint with twice the memory and time (OOM, time limit,
+    # preemption); a config error fails the same way twice.
+    retries: 1
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
+        gpu=run_gpus,
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
-    retries: 1
+    params:
+        device=run_device,
+        spec=run_spec_json,
+        data=lambda wc: f"results/data/{get_run(wc).spec.dataset}",
     shell:
-        "OMP_NUM_THREADS={threads} prefix-bench train --spec-json {params.spec:q} "
+        "OMP_NUM_THREADS={threads} prefix-bench with-device --device {params.device} -- "
+        "prefix-bench train --spec-json {params.spec:q} "
         "--data-dir {params.data} --out-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "> {log} 2>&1"

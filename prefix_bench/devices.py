@@ -1,0 +1,183 @@
+"""GPU slots for parallel local jobs: each job gets its own `CUDA_VISIBLE_DEVICES`.
+
+Command (used by the train_run and generate_outputs rules):
+    prefix-bench with-device --device {auto|cpu|cuda} -- prefix-bench train ...
+
+Snakemake's `--resources gpu=N` only counts GPUs; it never says which GPU a job may use, so N
+parallel jobs would all land on GPU 0. This helper hands out one device per job:
+
+- one lock file per device in a node-local directory (`<tmp>/prefix-bench-devices-<uid>/`,
+  or `$PREFIX_BENCH_LOCK_DIR`); a job takes the first free one with `fcntl.flock`;
+- the lock's file descriptor stays open across `exec` of the job's command, so the slot is held
+  exactly as long as the job process lives and the kernel releases it when the job dies, even by
+  SIGKILL (no stale lock files to clean up after a crash);
+- device pool: `--devices` or `$PREFIX_BENCH_DEVICES` (e.g. "0,1,3"), else the caller's
+  `CUDA_VISIBLE_DEVICES`, else the GPUs `nvidia-smi -L` lists;
+- under a batch scheduler that already picked the GPU (`SLURM_JOB_ID` set) the helper leaves
+  `CUDA_VISIBLE_DEVICES` alone and takes no lock.
+
+CPU is a config switch, never an accident: `train.device: cpu` runs the command at once with
+`CUDA_VISIBLE_DEVICES=""` (GPUs hidden); `cuda` with no GPU is an error; `auto` with no GPU runs
+on CPU and says so in the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import PrefixBenchError
+
+log = logging.getLogger(__name__)
+
+DEVICES_ENV = "PREFIX_BENCH_DEVICES"
+LOCK_DIR_ENV = "PREFIX_BENCH_LOCK_DIR"
+SLOT_ENV = "PREFIX_BENCH_DEVICE_SLOT"
+
+
+def default_lock_dir() -> Path:
+    """Node-local and shared by every job of this user on this machine."""
+    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"prefix-bench-devices-{os.getuid()}")
+
+
+def _split(ids: str) -> list[str]:
+    return [d.strip() for d in ids.split(",") if d.strip()]
+
+
+def detect_devices(explicit: str | None = None, environ: dict | None = None) -> list[str]:
+    """The GPU ids jobs may be given, as strings suitable for CUDA_VISIBLE_DEVICES."""
+    env = os.environ if environ is None else environ
+    for source in (explicit, env.get(DEVICES_ENV), env.get("CUDA_VISIBLE_DEVICES")):
+        if source is not None:
+            return _split(source)
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = None,
+                 poll: float = 0.5) -> tuple[str, int]:
+    """Lock the first free device; returns (device id, open lock fd). Waits while all are busy.
+
+    The fd is inheritable so that the lock survives `exec` and lives as long as the job.
+    """
+    if not devices:
+        raise PrefixBenchError("no devices to hand out")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    next_notice = start
+    while True:
+        for dev in devices:
+            path = lock_dir / f"gpu{dev}.lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())  # for humans; the lock itself is the flock
+            os.set_inheritable(fd, True)
+            return dev, fd
+        now = time.monotonic()
+        if timeout is not None and now - start >= timeout:
+            raise PrefixBenchError(
+                f"all devices {','.join(devices)} stayed busy for {timeout:.0f} s "
+                f"(locks in {lock_dir}); run fewer jobs at once (--resources gpu=N)"
+            )
+        if now >= next_notice:
+            log.info("all devices %s busy; waiting for a free slot", ",".join(devices))
+            next_notice = now + 60
+        time.sleep(poll)
+
+
+def device_environment(device: str, devices_arg: str | None, lock_dir: Path,
+                       timeout: float | None = None) -> tuple[dict[str, str], int | None]:
+    """The environment changes for one job and the lock fd to keep open (None: no lock)."""
+    if device == "cpu":
+        log.info("train.device is cpu: GPUs hidden (CUDA_VISIBLE_DEVICES='')")
+        return {"CUDA_VISIBLE_DEVICES": ""}, None
+    if os.environ.get("SLURM_JOB_ID") and devices_arg is None and DEVICES_ENV not in os.environ:
+        log.info("inside SLURM job %s: using the scheduler's CUDA_VISIBLE_DEVICES=%r",
+                 os.environ["SLURM_JOB_ID"], os.environ.get("CUDA_VISIBLE_DEVICES"))
+        return {}, None
+    devices = detect_devices(devices_arg)
+    if not devices:
+        if device == "cuda":
+            raise PrefixBenchError(
+                "train.device is 'cuda' but no GPU was found (nvidia-smi, CUDA_VISIBLE_DEVICES, "
+                f"${DEVICES_ENV}); set train.device: cpu to run on the CPU"
+            )
+        log.warning("train.device is auto and no GPU was found: running on the CPU "
+                    "(set train.device: cpu to make this explicit)")
+        return {"CUDA_VISIBLE_DEVICES": ""}, None
+    dev, fd = acquire_slot(devices, lock_dir, timeout)
+    log.info("device slot: GPU %s (lock %s)", dev, lock_dir / f"gpu{dev}.lock")
+    return {"CUDA_VISIBLE_DEVICES": dev, SLOT_ENV: dev}, fd
+
+
+def run_with_device(args: argparse.Namespace) -> int:
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise PrefixBenchError("with-device: no command given (usage: with-device --device auto -- CMD ...)")
+    lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
+    changes, _fd = device_environment(args.device, args.devices, lock_dir, args.timeout)
+    os.environ.update(changes)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        # exec keeps the inheritable lock fd open in the job itself: the slot is freed by the
+        # kernel when the job's process ends, however it ends.
+        os.execvp(command[0], command)
+    except OSError as err:
+        raise PrefixBenchError(f"with-device: cannot run {command[0]!r}: {err}") from None
+    return 127  # not reached
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "with-device",
+        help="run a command on its own GPU slot (CUDA_VISIBLE_DEVICES) or explicitly on the CPU",
+        description="Give the command its own GPU (one flock'ed slot per device, released when the "
+        "command's process ends) or, with --device cpu, hide the GPUs. Replaces itself with CMD.",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="the run's train.device: cpu hides GPUs; auto/cuda take a free GPU slot")
+    p.add_argument("--devices", default=None,
+                   help=f"GPU ids to hand out, e.g. 0,1 (default: ${DEVICES_ENV}, CUDA_VISIBLE_DEVICES, nvidia-smi)")
+    p.add_argument("--lock-dir", default=None, help=f"slot lock directory (default: ${LOCK_DIR_ENV} or a tmp dir)")
+    p.add_argument("--timeout", type=float, default=None, help="give up after waiting this many seconds (default: wait)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    p.set_defaults(func=run_with_device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m prefix_bench.devices ...`: the same command without loading the other stages."""
+    parser = argparse.ArgumentParser(prog="python -m prefix_bench.devices")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except PrefixBenchError as err:
+        print(f"prefix-bench with-device: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

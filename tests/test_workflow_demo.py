@@ -1,0 +1,103 @@
+"""The embedded demo DAG (config/demo.yaml) runs end to end with the CI profile, in a temporary
+copy of the workflow (never the repository's results/), and a second invocation has nothing to do.
+
+The finished run is cached for the session: tests/test_slurm.py compares its SLURM run's metrics
+with this local run's (`demo_local_run`, `score_metrics`). Not marked `slow`: CI (which deselects
+slow tests) needs this run for the SLURM comparison anyway, and the two checks here add seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# What a workflow run needs besides the installed package: the workflow itself, the configs,
+# the profiles and the demo data the demo config points at (relative to the working directory).
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "profiles"]
+DEMO_DATA = Path("prefix_bench") / "resources" / "demo"
+DEMO_TIMEOUT_S = 900
+
+_LOCAL_RUN: dict[str, Path] = {}
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A runnable copy of the workflow in `dest` (results/ and .snakemake/ are not copied)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / part)
+    shutil.copytree(REPO / DEMO_DATA, dest / DEMO_DATA)
+    return dest
+
+
+def workflow_env() -> dict:
+    """Offline, no busy-waiting threads, and this interpreter's `prefix-bench` on PATH."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_WAIT_POLICY="PASSIVE")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = DEMO_TIMEOUT_S,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+    # `timeout -s KILL` is the hard stop: Python's own timeout cannot reap a hung grandchild.
+    cmd = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m", "snakemake", *args]
+    return subprocess.run(cmd, cwd=workdir, env=env or workflow_env(), capture_output=True, text=True,
+                          timeout=timeout + 30)
+
+
+def score_metrics(workdir: Path) -> dict[str, dict[str, float]]:
+    """run/split -> the metric values of its scores JSON (the float entries at the top level)."""
+    out = {}
+    for path in sorted((workdir / "results" / "runs").glob("*/*/scores/*.json")):
+        data = json.loads(path.read_text())
+        key = str(path.relative_to(workdir / "results" / "runs"))
+        out[key] = {k: v for k, v in data.items() if isinstance(v, float)}
+    return out
+
+
+def failure_report(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout (tail)\n{result.stdout[-6000:]}\n--- stderr (tail)\n{result.stderr[-6000:]}"
+
+
+@pytest.fixture(scope="session")
+def demo_local_run(tmp_path_factory) -> Path:
+    """The demo DAG run locally once per session (profiles/ci); returns its working directory."""
+    if "dir" not in _LOCAL_RUN:
+        workdir = copy_workflow(tmp_path_factory.mktemp("demo-local"))
+        result = run_snakemake(workdir, "--workflow-profile", "profiles/ci", "--configfile", "config/demo.yaml")
+        assert result.returncode == 0, failure_report(result)
+        _LOCAL_RUN["dir"] = workdir
+    return _LOCAL_RUN["dir"]
+
+
+def test_demo_dag_runs_locally(demo_local_run):
+    report = demo_local_run / "results" / "report" / "runs.md"
+    assert report.is_file() and report.read_text().strip()
+    metrics = score_metrics(demo_local_run)
+    assert set(metrics) == {"demo/tiny-gpt2-finetune-s1/scores/test.json", "demo/tiny-gpt2-prefix-s1/scores/test.json"}
+    assert all(values for values in metrics.values()), metrics
+    # every job left its log and benchmark where the rules say
+    for rule in ("prepare_data", "build_model", "train_run", "generate_outputs", "score_outputs", "report_table"):
+        assert list((demo_local_run / "results" / "logs" / rule).rglob("*.log")) or \
+            (demo_local_run / "results" / "logs" / f"{rule}.log").is_file(), f"no log for {rule}"
+        assert list((demo_local_run / "results" / "benchmarks").glob(f"{rule}*")), f"no benchmark for {rule}"
+    # the demo pins train.device: cpu, so the device helper hid the GPUs explicitly
+    train_log = (demo_local_run / "results" / "logs" / "train_run" / "demo" / "tiny-gpt2-prefix-s1.log").read_text()
+    assert "train.device is cpu" in train_log
+
+
+def test_demo_rerun_has_nothing_to_do(demo_local_run):
+    result = run_snakemake(demo_local_run, "-n", "--workflow-profile", "profiles/ci", "--configfile",
+                           "config/demo.yaml", timeout=300)
+    assert result.returncode == 0, failure_report(result)
+    assert "Nothing to be done" in result.stdout + result.stderr, failure_report(result)

@@ -1,0 +1,164 @@
+"""The device-slot helper (prefix_bench/devices.py): concurrent jobs get distinct GPUs, a killed
+job's GPU is freed by the kernel, and the CPU fallback happens only when the config says cpu.
+
+Jobs are real subprocesses (`python -m prefix_bench.devices with-device ... -- python -c ...`) that
+write the CUDA_VISIBLE_DEVICES they were given; no GPU is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The "job": records its CUDA_VISIBLE_DEVICES, then sleeps until killed (or for argv[2] seconds).
+JOB = (
+    "import os, sys, time\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))\n"
+    "os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CUDA_VISIBLE_DEVICES", "PREFIX_BENCH_DEVICES", "SLURM_JOB_ID")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def start_job(tmp: Path, name: str, *helper_args: str, sleep: float = 60, env: dict | None = None):
+    out = tmp / f"{name}.device"
+    cmd = [sys.executable, "-m", "prefix_bench.devices", "with-device", "--lock-dir", str(tmp / "locks"),
+           *helper_args, "--", sys.executable, "-c", JOB, str(out), str(sleep)]
+    proc = subprocess.Popen(cmd, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, out
+
+
+def wait_for(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name} was not written within {timeout} s")
+
+
+@pytest.fixture()
+def jobs():
+    started = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_concurrent_jobs_get_distinct_devices(tmp_path, jobs):
+    outs = []
+    for i in range(3):
+        proc, out = start_job(tmp_path, f"job{i}", "--device", "auto", "--devices", "0,1,2")
+        jobs.append(proc)
+        outs.append(out)
+    assert sorted(wait_for(o) for o in outs) == ["0", "1", "2"]
+
+
+def test_busy_pool_waits_and_sigkill_frees_the_slot(tmp_path, jobs):
+    holders = {}
+    for i in range(2):
+        proc, out = start_job(tmp_path, f"holder{i}", "--device", "cuda", "--devices", "0,1")
+        jobs.append(proc)
+        holders[wait_for(out)] = proc
+    assert sorted(holders) == ["0", "1"]
+
+    waiter, waiter_out = start_job(tmp_path, "waiter", "--device", "cuda", "--devices", "0,1", sleep=0)
+    jobs.append(waiter)
+    time.sleep(1.5)
+    assert not waiter_out.exists(), "a third job started although both GPUs were taken"
+
+    # SIGKILL leaves no chance to clean up: the kernel must release the flock with the process.
+    holders["1"].send_signal(signal.SIGKILL)
+    holders["1"].wait(timeout=10)
+    assert wait_for(waiter_out) == "1"
+    assert waiter.wait(timeout=30) == 0
+
+
+def test_slot_is_reusable_after_a_normal_exit(tmp_path, jobs):
+    first, first_out = start_job(tmp_path, "first", "--devices", "7", sleep=0)
+    jobs.append(first)
+    assert first.wait(timeout=30) == 0
+    assert wait_for(first_out) == "7"
+    second, second_out = start_job(tmp_path, "second", "--devices", "7", sleep=0)
+    jobs.append(second)
+    assert second.wait(timeout=30) == 0
+    assert wait_for(second_out) == "7"
+
+
+def test_timeout_when_every_device_stays_busy(tmp_path, jobs):
+    holder, out = start_job(tmp_path, "holder", "--devices", "0")
+    jobs.append(holder)
+    wait_for(out)
+    late, late_out = start_job(tmp_path, "late", "--devices", "0", "--timeout", "1", sleep=0)
+    jobs.append(late)
+    assert late.wait(timeout=30) == 2
+    assert "stayed busy" in late.stderr.read()
+    assert not late_out.exists()
+
+
+def test_cpu_is_explicit_and_hides_gpus(tmp_path, jobs):
+    proc, out = start_job(tmp_path, "cpu", "--device", "cpu", "--devices", "0", sleep=0,
+                          env=_env(CUDA_VISIBLE_DEVICES="0"))
+    jobs.append(proc)
+    assert proc.wait(timeout=30) == 0
+    assert wait_for(out) == ""
+    assert not (tmp_path / "locks").exists(), "a cpu job must not take a GPU slot"
+
+
+def test_cuda_without_any_gpu_fails_naming_the_switch(tmp_path, jobs):
+    proc, out = start_job(tmp_path, "nogpu", "--device", "cuda", "--devices", "", sleep=0)
+    jobs.append(proc)
+    assert proc.wait(timeout=30) == 2
+    assert "train.device: cpu" in proc.stderr.read()
+    assert not out.exists()
+
+
+def test_auto_without_any_gpu_runs_on_cpu_and_says_so(tmp_path, jobs):
+    proc, out = start_job(tmp_path, "auto", "--device", "auto", "--devices", "", sleep=0)
+    jobs.append(proc)
+    assert proc.wait(timeout=30) == 0
+    assert wait_for(out) == ""
+    assert "running on the CPU" in proc.stderr.read()
+
+
+def test_inside_slurm_the_schedulers_gpu_is_kept(tmp_path, jobs):
+    proc, out = start_job(tmp_path, "slurm", "--device", "cuda", sleep=0,
+                          env=_env(SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="3"))
+    jobs.append(proc)
+    assert proc.wait(timeout=30) == 0
+    assert wait_for(out) == "3"
+    assert not (tmp_path / "locks").exists()
+
+
+def test_pool_sources_in_order(monkeypatch):
+    from prefix_bench.devices import detect_devices
+
+    assert detect_devices("2, 3", {"PREFIX_BENCH_DEVICES": "0", "CUDA_VISIBLE_DEVICES": "1"}) == ["2", "3"]
+    assert detect_devices(None, {"PREFIX_BENCH_DEVICES": "0,1", "CUDA_VISIBLE_DEVICES": "5"}) == ["0", "1"]
+    assert detect_devices(None, {"CUDA_VISIBLE_DEVICES": "4,5"}) == ["4", "5"]
+    assert detect_devices(None, {"CUDA_VISIBLE_DEVICES": ""}) == []
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert detect_devices(None, {}) == []  # no nvidia-smi: no GPUs
+
+
+def test_with_device_is_a_prefix_bench_subcommand():
+    from prefix_bench import cli
+
+    assert cli.COMMANDS["with-device"] == "prefix_bench.devices"
