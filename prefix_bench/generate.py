@@ -31,7 +31,7 @@ from .decoding import beam_search
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
-from .models.formatting import decode_output, encode_prompt, newline_token_ids
+from .models.formatting import decode_output, newline_token_ids, text_format
 from .provenance import sha256_file
 from .train import pick_device
 
@@ -65,11 +65,14 @@ def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
 def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptions, pad_id: int, eos_id: int,
                    bad_words_ids: list[list[int]] | None, device: torch.device) -> list[list[int]]:
     """Beam-search token prompts in length-sorted batches; return the new ids of each, in order."""
+    fmt = text_format(method.lm)
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))  # less padding
     search = dict(num_beams=opts.num_beams, max_new_tokens=opts.max_new_tokens,
                   min_new_tokens=opts.min_new_tokens, length_penalty=opts.length_penalty,
                   no_repeat_ngram_size=opts.no_repeat_ngram_size, bad_words_ids=bad_words_ids or None,
                   pad_token_id=pad_id, eos_token_id=eos_id)
+    # Our beam search serves decoder-only models; encoder-decoder models decode with generate().
+    own = opts.beam_search == "own" and fmt.left_pad_prompts
     outputs: list[list[int]] = [[] for _ in prompts]
     amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and opts.bf16
            else contextlib.nullcontext())
@@ -80,17 +83,21 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
             width = max(len(prompts[i]) for i in idx)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for row, i in enumerate(idx):  # left padding: generation continues from the right edge
-                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                mask[row, width - len(prompts[i]):] = 1
+            for row, i in enumerate(idx):
+                # decoder-only: left padding, generation continues from the right edge;
+                # encoder-decoder: right padding, BART's positions count from the left edge
+                cols = slice(width - len(prompts[i]), width) if fmt.left_pad_prompts else slice(0, len(prompts[i]))
+                ids[row, cols] = torch.tensor(prompts[i])
+                mask[row, cols] = 1
             ids, mask = ids.to(device), mask.to(device)
             extra = method.generation_kwargs(mask)
-            if opts.beam_search == "own":
+            if own:
                 new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"), **search)
             else:
                 out = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                          early_stopping=False, **extra, **search)
-                new = [out[row, width:].tolist() for row in range(len(idx))]
+                skip = 1 if fmt.strip_first_generated else width  # decoder start token / the prompt
+                new = [out[row, skip:].tolist() for row in range(len(idx))]
             for row, i in enumerate(idx):
                 outputs[i] = new[row]
     return outputs
@@ -99,7 +106,8 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
 def decode_sources(method: Method, tokenizer, sources: list[str], opts: GenerateOptions,
                    max_source_tokens: int, device: torch.device) -> list[str]:
     """Beam-search each source once; return outputs in the order of `sources`."""
-    prompts = [encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
+    fmt = text_format(method.lm)
+    prompts = [fmt.encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
     bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
     new = decode_prompts(method, prompts, opts, tokenizer.pad_token_id, tokenizer.eos_token_id, bad, device)
     return [decode_output(tokenizer, ids, opts.empty_placeholder) for ids in new]

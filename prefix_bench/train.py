@@ -34,7 +34,7 @@ from .data.schema import read_jsonl
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
-from .models.formatting import IGNORE, Encoded, encode_pair
+from .models.formatting import IGNORE, Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
 from .provenance import environment, sha256_file
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def pick_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
+def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, shift: bool = True) -> torch.Tensor:
     """Next-token loss. "sum": per-sequence sum averaged over the batch (paper's prefix runs);
     "mean": mean over all target tokens (paper's fine-tuning runs). `logits` is [B, T, V], or
     [N, V] for the target positions only (computed under `lm_head_at_targets`)."""
@@ -59,7 +59,8 @@ def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str) ->
                                    "use the LM head: set train.target_only_head: false")
         total = torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][targets], reduction="sum")
         return total / labels.shape[0] if objective == "sum" else total / targets.sum().clamp(min=1)
-    logits, labels = logits[:, :-1], labels[:, 1:]
+    if shift:  # decoder-only: position t predicts token t + 1; encoder-decoder logits align with labels
+        logits, labels = logits[:, :-1], labels[:, 1:]
     token_loss = torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
     ).view(labels.shape)
@@ -83,20 +84,6 @@ def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor):
         yield
     finally:
         handle.remove()
-
-
-def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest sequence in the batch (dynamic padding)."""
-    width = max(len(e.input_ids) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full_like(ids, IGNORE)
-    mask = torch.zeros_like(ids)
-    for i, e in enumerate(examples):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -128,17 +115,18 @@ def linear_schedule(warmup: int, total: int):
 
 
 @torch.no_grad()
-def evaluate_loss(method: Method, examples: list[Encoded], batch_size: int, pad_id: int,
+def evaluate_loss(method: Method, fmt: TextFormat, examples: list[Encoded], batch_size: int, pad_id: int,
                   device: torch.device) -> float:
     """Token-mean loss on held-out pairs (comparable across methods and objectives)."""
     was_training = method.training
     method.eval()
     total, count = 0.0, 0
     for i in range(0, len(examples), batch_size):
-        batch = collate(examples[i : i + batch_size], pad_id, device)
-        logits = method(batch["input_ids"], batch["attention_mask"])
-        n = int((batch["labels"][:, 1:] != IGNORE).sum())
-        total += float(sequence_loss(logits, batch["labels"], "mean")) * n
+        batch = fmt.collate(examples[i : i + batch_size], pad_id, device)
+        logits = fmt.forward(method, batch)
+        targets = batch["labels"][:, 1:] if fmt.shift_labels else batch["labels"]
+        n = int((targets != IGNORE).sum())
+        total += float(sequence_loss(logits, batch["labels"], "mean", fmt.shift_labels)) * n
         count += n
     method.train(was_training)
     return total / max(1, count)
@@ -152,9 +140,10 @@ def read_pairs(path: Path) -> list[dict]:
     return rows
 
 
-def encode_split(rows: list[dict], tokenizer, spec: RunSpec) -> list[Encoded]:
+def encode_split(rows: list[dict], tokenizer, spec: RunSpec, fmt: TextFormat) -> list[Encoded]:
     t = spec.train
-    return [encode_pair(tokenizer, r["source"], r["target"], t.max_source_tokens, t.max_target_tokens) for r in rows]
+    return [fmt.encode_pair(tokenizer, r["source"], r["target"], t.max_source_tokens, t.max_target_tokens)
+            for r in rows]
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -183,7 +172,8 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         lm.compile()  # in place; the first steps pay the compilation (minutes on CPU)
     params = [p for p in method.parameters() if p.requires_grad]
 
-    examples = encode_split(train_rows, tokenizer, spec)
+    fmt = text_format(lm)
+    examples = encode_split(train_rows, tokenizer, spec, fmt)
     batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
     total_steps = opts.max_steps or batches_per_epoch * opts.epochs
     optimizer = torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
@@ -231,11 +221,13 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
             order = length_bucketed(order, [len(e.input_ids) for e in examples], opts.batch_size,
                                     opts.length_buckets, opts.seed, epoch)
         chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
-        batch = collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
-        heads = lm_head_at_targets(method.lm, batch["labels"]) if opts.target_only_head else contextlib.nullcontext()
+        batch = fmt.collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
+        # Target-only LM head: decoder-only sequences carry source positions that need no logits.
+        target_only = opts.target_only_head and fmt.shift_labels
+        heads = lm_head_at_targets(method.lm, batch["labels"]) if target_only else contextlib.nullcontext()
         with amp, heads:
-            logits = method(batch["input_ids"], batch["attention_mask"])
-        loss = sequence_loss(logits, batch["labels"], method.objective)
+            logits = fmt.forward(method, batch)
+        loss = sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels)
         if not torch.isfinite(loss):
             raise PrefixBenchError(
                 f"loss is {loss.item()} at step {step} of {spec.run_id}; training stopped, last good "
@@ -277,8 +269,8 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     }
     dev_path = data_dir / "dev.jsonl"
     if dev and dev_path.is_file():
-        dev_examples = encode_split(read_pairs(dev_path), tokenizer, spec)
-        record["training"]["dev_loss"] = evaluate_loss(method, dev_examples, opts.batch_size,
+        dev_examples = encode_split(read_pairs(dev_path), tokenizer, spec, fmt)
+        record["training"]["dev_loss"] = evaluate_loss(method, fmt, dev_examples, opts.batch_size,
                                                        tokenizer.pad_token_id, device)
         record["data"]["dev_sha256"] = sha256_file(dev_path)
     record["cost"] = {

@@ -101,9 +101,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(workspace, monkeypatch):
 
     real_loss, calls = train_module.sequence_loss, {"n": 0}
 
-    def loss_turning_nan(logits, labels, objective):
+    def loss_turning_nan(*args):
         calls["n"] += 1
-        loss = real_loss(logits, labels, objective)
+        loss = real_loss(*args)
         return loss * float("nan") if calls["n"] == 8 else loss
 
     monkeypatch.setattr(train_module, "sequence_loss", loss_turning_nan)
@@ -113,3 +113,45 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(workspace, monkeypatch):
     assert not (out / "trained.safetensors").exists() and not (out / "run.json").exists()
     meta = json.loads((out / "checkpoint" / "state.json").read_text())
     assert meta["step"] == 5  # checkpoint_every=5: the last one before the NaN
+
+
+@pytest.fixture(scope="module")
+def bart_dir(workspace) -> Path:
+    rows = [json.loads(line) for line in (workspace / "data" / "train.jsonl").open()]
+    return build_tiny("tiny-bart", [t for r in rows for t in (r["source"], r["target"])], workspace / "bart")
+
+
+@pytest.mark.parametrize("method,options", [("prefix_bart", {"length": 3, "mid_dim": 16}), ("finetune", {})])
+def test_encoder_decoder_runs_through_train_and_generate(workspace, bart_dir, method, options):
+    """BART-style runs (paper Table 3) go through the same stages: seq2seq inputs, no label shift,
+    right-padded sources, generate() with beam search; outputs one line per unit, reproducible."""
+    spec = parse_run_spec({
+        "run_id": f"t/bart-{method}", "experiment": "t", "dataset": "e2e", "model": "tiny-bart",
+        "model_path": str(bart_dir), "method": method, "method_options": options,
+        "train": {"lr": 1e-3, "max_steps": 6, "batch_size": 4, "device": "cpu", "checkpoint_every": 0},
+        "generate": {"num_beams": 3, "max_new_tokens": 6, "min_new_tokens": 2, "no_repeat_ngram_size": 3,
+                     "length_penalty": 0.8, "batch_size": 16},
+    })
+    out = workspace / "runs" / f"bart-{method}"
+    record = train_run(spec, workspace / "data", out)
+    losses = [h["loss"] for h in record["training"]["history"]]
+    assert all(torch.isfinite(torch.tensor(losses))) and record["training"]["dev_loss"] > 0
+    lm, _ = load_lm(str(bart_dir))
+    if method == "prefix_bart":  # frozen BART, three prefixes trained
+        _, loaded, _, _ = load_run(out)
+        for (name, p0), (_, p1) in zip(lm.named_parameters(), loaded.lm.named_parameters()):
+            assert torch.equal(p0, p1), name
+    info = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "a.txt")
+    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "b.txt")
+    assert (out / "a.txt").read_bytes() == (out / "b.txt").read_bytes()
+    assert info["units"] == len((out / "a.txt").read_text().splitlines()) == 40
+
+
+def test_method_refuses_the_wrong_model_family(bart_dir, tiny_lm):
+    from prefix_bench.methods import build_method
+
+    bart, _ = load_lm(str(bart_dir))
+    with pytest.raises(PrefixBenchError, match=r"method 'prefix' cannot wrap .*seq2seq.*prefix_bart"):
+        build_method("prefix", bart)
+    with pytest.raises(PrefixBenchError, match=r"method 'prefix_bart' cannot wrap .*causal"):
+        build_method("prefix_bart", tiny_lm[0])

@@ -42,9 +42,10 @@ class Method(nn.Module):
         return {}
 
     # --- forward / generation -------------------------------------------------------------
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits [B, T, V] for a batch (training or scoring)."""
-        return self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **decoder_inputs) -> torch.Tensor:
+        """Logits [B, T, V] for a batch (training or scoring). Encoder-decoder models also get
+        `decoder_input_ids` / `decoder_attention_mask` (models.formatting.TextFormat.forward)."""
+        return self.lm(input_ids=input_ids, attention_mask=attention_mask, **decoder_inputs).logits
 
     def generation_kwargs(self, attention_mask: torch.Tensor) -> dict:
         """Extra keyword arguments for `self.lm.generate` (e.g. offset position ids)."""

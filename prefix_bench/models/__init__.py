@@ -1,4 +1,4 @@
-"""Language models: GPT-2 family by hub id or local path, and built-in tiny models.
+"""Language models: GPT-2/BART families by hub id or local path, and built-in tiny models.
 
 Weights come from `from_pretrained` on a hub id (`gpt2`, `gpt2-medium`, `gpt2-large`) or a local
 directory (e.g. a tiny model written by `prefix-bench build-model`). Remote code is never trusted
@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bool = False):
-    """Load (causal LM, tokenizer) from a hub id or a local directory; one-line error on failure."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load (LM, tokenizer) from a hub id or a local directory; one-line error on failure.
+
+    Decoder-only models load as causal LMs, encoder-decoder ones (BART) as seq2seq LMs."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     local = Path(path)
     if (path.startswith((".", "/")) or local.exists()) and not (local / "config.json").is_file():
@@ -28,8 +30,11 @@ def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bo
             "(`prefix-bench build-model`) or give a hub id such as gpt2-medium"
         )
     try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        # BART-style models load with their encoder; decoder-only models as causal LMs.
+        auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        lm = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code)
+        lm = auto.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PrefixBenchError(

@@ -13,12 +13,12 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PrefixBenchError
-from .tiny import TINY_CONFIGS, build_tiny
+from .tiny import BUILTIN_MODELS, build_tiny
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.name not in TINY_CONFIGS:
-        raise PrefixBenchError(f"unknown built-in model {args.name!r}; built-ins: {', '.join(TINY_CONFIGS)}")
+    if args.name not in BUILTIN_MODELS:
+        raise PrefixBenchError(f"unknown built-in model {args.name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
     path = Path(args.train_jsonl)
     if not path.is_file():
         raise PrefixBenchError(f"{path}: training data not found; run `prefix-bench prepare` first")
@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
         help="build a built-in tiny model (random weights, BPE tokenizer trained on the data)",
         description=__doc__,
     )
-    p.add_argument("--name", default="tiny-gpt2", help=f"one of: {', '.join(TINY_CONFIGS)}")
+    p.add_argument("--name", default="tiny-gpt2", help=f"one of: {', '.join(BUILTIN_MODELS)}")
     p.add_argument("--train-jsonl", required=True, help="prepared training JSONL (tokenizer text)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")

@@ -37,11 +37,14 @@ TINY_CONFIGS: dict[str, dict] = {
 }
 _ARCHITECTURES = {"tiny-gpt2": (GPT2Config, GPT2LMHeadModel), "tiny-llama": (LlamaConfig, LlamaForCausalLM)}
 
-# Tiny BART (encoder-decoder) for the seq2seq prefix tests; not a `build-model` choice because the
-# causal-LM pipeline cannot load it (see methods/prefix_bart).
+# Tiny BART (encoder-decoder): the XSum-style seq2seq path (methods/prefix_bart, models.formatting).
 TINY_BART: dict = dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
                        decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
                        max_position_embeddings=256)
+
+
+#: every name `build-model` (and a config's `models.<name>.builtin`) accepts
+BUILTIN_MODELS = (*TINY_CONFIGS, "tiny-bart")
 
 
 def tiny_model(name: str, vocab_size: int, eos_id: int, seed: int = 0):
@@ -75,7 +78,7 @@ def train_byte_bpe(texts: Iterable[str], vocab_size: int = 1024) -> PreTrainedTo
 
 def build_tiny(name: str, texts: list[str], out_dir: Path, seed: int = 0) -> Path:
     """Build tiny model `name` (random init under `seed`), train its tokenizer, save to `out_dir`."""
-    if name not in TINY_CONFIGS:
+    if name not in BUILTIN_MODELS:
         raise KeyError(name)
     tokenizer = train_byte_bpe(texts)
     model = tiny_model(name, len(tokenizer), tokenizer.eos_token_id, seed)
