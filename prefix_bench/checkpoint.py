@@ -89,3 +89,9 @@ def restore_rng(rng: dict) -> None:
     cuda = [rng[k] for k in sorted(rng) if k.startswith("rng.cuda.")]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def remove(directory: Path) -> None:
+    """Delete a checkpoint (and a leftover of an interrupted replacement)."""
+    for path in (directory, directory.with_name(directory.name + ".old")):
+        shutil.rmtree(path, ignore_errors=True)

@@ -185,13 +185,14 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     config_hash = spec.config_hash()
     step, history, tokens_seen, resumed_from = 0, [], 0, None
     restored = checkpoint.load(ckpt_dir)
+    if restored is not None and restored[2].get("config_hash") != config_hash:
+        # The run's settings changed since (Snakemake reruns on params change): the checkpoint
+        # belongs to another run and must not be resumed.
+        log.warning("%s: checkpoint made with other settings (config %s, now %s); starting from scratch",
+                    ckpt_dir, restored[2].get("config_hash"), config_hash)
+        restored = None
     if restored is not None:
         model_state, optim_state, meta = restored
-        if meta.get("config_hash") != config_hash:
-            raise PrefixBenchError(
-                f"{ckpt_dir}: checkpoint was made with different settings (hash {meta.get('config_hash')} "
-                f"!= {config_hash}); delete it to start this run from scratch"
-            )
         method.load_trainable_state_dict(model_state, str(ckpt_dir))
         optimizer.load_state_dict(optim_state)
         step, history, tokens_seen = meta["step"], meta["history"], meta["tokens_seen"]
@@ -288,6 +289,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
                           sort_keys=True)
         save_file(state, str(tmp), metadata={"prefix_bench": meta})
     write_json(out_dir / "run.json", record)
+    checkpoint.remove(ckpt_dir)  # the final outputs are complete: the resume state is spent
     return record
 
 

@@ -64,3 +64,21 @@ def test_sigkill_then_resume_is_bit_identical(workspace, method):
     assert (out / "trained.safetensors").read_bytes() == (reference / "trained.safetensors").read_bytes()
     assert record["training"]["history"] == ref_record["training"]["history"]
     assert record["training"]["dev_loss"] == ref_record["training"]["dev_loss"]
+
+
+def test_checkpoint_of_other_settings_is_not_resumed_and_finished_runs_leave_none(workspace):
+    out = workspace / "changed-settings"
+    assert train(workspace, "prefix", out, kill_after=4).returncode == -9
+    assert (out / "checkpoint").is_dir()
+    changed = json.loads(spec_json(workspace, "prefix"))
+    changed["train"]["lr"] = 5e-4  # the user edited the config: Snakemake reruns the job
+    env = dict(os.environ, PREFIX_BENCH_KILL_AFTER_STEP="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "prefix_bench.cli", "train", "--spec-json", json.dumps(changed),
+         "--data-dir", str(workspace / "data"), "--out-dir", str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "starting from scratch" in result.stderr
+    assert json.loads((out / "run.json").read_text())["training"]["resumed_from_step"] is None
+    assert not (out / "checkpoint").exists()
