@@ -41,6 +41,14 @@ class Method(nn.Module):
         """
         return {}
 
+    def train(self, mode: bool = True) -> "Method":
+        """Train mode for the method; the wrapped LM's dropout follows the `lm_dropout` option
+        (the paper's prefix code keeps the frozen LM in eval mode; fine-tuning keeps dropout on)."""
+        super().train(mode)
+        if not getattr(self.config, "lm_dropout", True):
+            self.lm.eval()
+        return self
+
     # --- forward / generation -------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **decoder_inputs) -> torch.Tensor:
         """Logits [B, T, V] for a batch (training or scoring). Encoder-decoder models also get

@@ -60,8 +60,3 @@ class AdapterTuning(Method):
 
         return apply
 
-    def train(self, mode: bool = True) -> "AdapterTuning":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()
-        return self

@@ -16,8 +16,3 @@ class Finetune(Method):
         self.objective = config.objective
         lm.requires_grad_(True)
 
-    def train(self, mode: bool = True) -> "Finetune":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()
-        return self

@@ -31,8 +31,3 @@ class FinetuneTop(Method):
         if config.final_norm:
             final_norm(lm).requires_grad_(True)
 
-    def train(self, mode: bool = True) -> "FinetuneTop":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()
-        return self

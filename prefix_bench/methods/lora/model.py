@@ -39,8 +39,3 @@ class LoraTuning(Method):
         for n, p in lm.named_parameters():
             p.requires_grad_("lora_" in n)
 
-    def train(self, mode: bool = True) -> "LoraTuning":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()
-        return self

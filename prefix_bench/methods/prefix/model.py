@@ -150,11 +150,6 @@ class PrefixTuning(Method):
         return self.prefix
 
     # --- forward / generation -------------------------------------------------------------
-    def train(self, mode: bool = True) -> "PrefixTuning":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()  # paper code: the frozen LM never drops out
-        return self
 
     def compute_kv(self) -> torch.Tensor:
         """Prefix K/V for every layer: [n_layer, 2, kv_heads, L, head_dim]."""

@@ -66,11 +66,6 @@ class PrefixBart(Method):
             self.prefixes.to(device)
         self.prefix_length = config.length
 
-    def train(self, mode: bool = True) -> "PrefixBart":
-        super().train(mode)
-        if not self.config.lm_dropout:
-            self.lm.eval()
-        return self
 
     def _kv_by_module(self) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
         active = {}
