@@ -95,24 +95,46 @@ def test_webnlg_seen_unseen_split(webnlg_test):
     )
 
 
-# TER on the seen/unseen subsets is 0.4497 / 0.8060 here vs 0.4486 / 0.8073 listed: the gap is
-# ~26 edits moved between the subsets while TER_all matches, so the per-segment edits agree
-# overall; the cause (tercom's subset files?) is not found yet. Held to 2e-3 meanwhile, and the
-# strict xfail below turns red once someone makes it exact.
+# TER on the seen/unseen subsets used to be 0.4497 / 0.8060 here vs 0.4486 / 0.8073 listed:
+# sacrebleu's TER differs from tercom 0.7.25 on 31 of the 1,862 outputs and the differences only
+# cancel over the whole set. ter.py now follows tercom's beam search and shift search, and the
+# listed values are reproduced to 4 decimals.
 @pytest.mark.parametrize("metric", ["TER_seen", "TER_unseen"])
 def test_webnlg_baseline_ter_subsets_close(webnlg_test, metric):
     assert webnlg_test[metric] == pytest.approx(
-        expected("webnlg2017_baseline")[metric], abs=2e-3
+        expected("webnlg2017_baseline")[metric], abs=1e-4
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known 1.1e-3 / 1.3e-3 TER subset gap vs the listed official values",
-)
 def test_webnlg_baseline_ter_subsets_exact(webnlg_test):
     exp = expected("webnlg2017_baseline")
     assert all(
-        webnlg_test[m] == pytest.approx(exp[m], abs=1e-3)
-        for m in ("TER_seen", "TER_unseen")
+        round(webnlg_test[m], 4) == pytest.approx(exp[m], abs=1e-9)
+        for m in ("TER_all", "TER_seen", "TER_unseen")
     )
+
+
+def test_tercom_segment_beyond_sacrebleu():
+    """WebNLG 2017 test entry Id658 (baseline output, normalised): tercom's greedy shifts
+    reach 13 edits against the first reference, where sacrebleu's TER counts 26 (17 on the
+    second), so the segment's best is 13, not 17."""
+    from prefix_bench.score.ter import ter_segment
+
+    hyp = (
+        "conservative party ( uk ) is the leader of blackpool where afc blackpool ' s ground"
+        " is located . the club is managed by stuart parker who plays for stockport county"
+        " f . c . ."
+    )
+    refs = [
+        (
+            "stuart parker who plays for stockport county f . c . was a manager at afc"
+            " blackpool . the club is also located in blackpool . the conservative party"
+            " ( uk ) is the leader of blackpool ."
+        ),
+        (
+            "afc blackpool in blackpool are managed by stuart parker , previously a player"
+            " for stockport county f . c . the leader of blackpool is the conservative party"
+            " ( uk ) ."
+        ),
+    ]
+    assert ter_segment(hyp, refs) == (13.0, 35.0)

@@ -6,7 +6,8 @@ a fixed number of references per segment (missing ones as empty lines) and terco
   (multi-bleu counts an empty reference line when it picks the closest reference length);
 - METEOR file mode = METEOR `-stdio` with the same padded reference lists per segment;
   its corpus score comes from summed segment statistics, so subsets reuse the same statistics;
-- tercom = sacrebleu TER (case-insensitive like tercom's default), absent references skipped
+- tercom = our port of tercom 0.7.25 (case-insensitive, its default; sacrebleu TER differs on some
+  segments), absent references skipped
   (`ter.py`).
 Values keep the scripts' scales: BLEU 0-100, METEOR and TER as fractions.
 """

@@ -4,7 +4,7 @@
   characters, empty line = no reference) and the raw, CASED system output = sacrebleu
   tokenize="none", lowercase=False, "" padding.
 - METEOR 1.5 `-l en -norm -r 8`: up to 8 references per entry, "" padded.
-- TER: sacrebleu (tercom) against the same references as METEOR.
+- TER: our port of tercom 0.7.25 (`ter.py`; the official tool) against the same references as METEOR.
 The official script's `prepare_files.py` actually passes only reference file 0 to METEOR and TER;
 `single_ref=True` reproduces that. BERTScore, MoverScore and BLEURT need model weights that are
 not available here: they are listed as not computed, never estimated.
@@ -73,7 +73,7 @@ def score_dart(
         "reference files, missing as ''",
         "meteor": f"meteor-1.5 -l en -norm, {METEOR_REFS} references per segment ('' padded), "
         f"{'reference 0 only' if single_ref else f'up to {n_meteor} references'}",
-        "ter": f"sacrebleu TER case-insensitive (tercom default), "
+        "ter": f"tercom 0.7.25 port, case-insensitive (tercom default), "
         f"{'reference 0 only' if single_ref else f'up to {n_meteor} references'}",
         "single_ref": single_ref,
         "not_computed": {name: NOT_COMPUTED for name in MODEL_METRICS},

@@ -58,7 +58,7 @@ def score_webnlg(
         "normalisation": "WebNLG 2017 evaluation.py: lowercase, unidecode, split non-word characters",
         "bleu": "sacrebleu tokenize=none lowercase=True; missing references as '' (multi-bleu)",
         "meteor": f"meteor-1.5 -l en -norm, {N_REFS} references per segment ('' padded)",
-        "ter": "sacrebleu TER case-insensitive (tercom default), up to 3 references",
+        "ter": "tercom 0.7.25 re-implementation (ter.py), case-insensitive, no -N, up to 3 references",
         "n_seen": len(subsets.get("seen", [])),
         "n_unseen": len(subsets.get("unseen", [])),
     }
