@@ -36,6 +36,23 @@ def tiny_dir(tmp_path_factory) -> Path:
     return build_tiny("tiny-gpt2", TEXTS, tmp_path_factory.mktemp("tiny-gpt2"), seed=0)
 
 
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """The demo E2E sample prepared into `data/` and a tiny-gpt2 built on it into `model/`.
+
+    Shared by the training tests; each writes its runs under its own sub-directory."""
+    import json
+
+    from prefix_bench.data import prepare_dataset
+    from prefix_bench.models.tiny import build_tiny
+
+    root = tmp_path_factory.mktemp("demo-workspace")
+    prepare_dataset("e2e", root / "data", source_dir=REPO / "prefix_bench" / "resources" / "demo" / "e2e")
+    rows = [json.loads(line) for line in (root / "data" / "train.jsonl").open()]
+    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], root / "model")
+    return root
+
+
 @pytest.fixture()
 def tiny_lm(tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from prefix_bench.data import prepare_dataset
-from prefix_bench.models.tiny import build_tiny
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "prefix_bench" / "resources" / "demo" / "e2e"
 STEPS = 12
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("resume")
-    prepare_dataset("e2e", root / "data", source_dir=DEMO)
-    rows = [json.loads(line) for line in (root / "data" / "train.jsonl").open()]
-    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], root / "model")
-    return root
+def workspace(demo_workspace) -> Path:
+    return demo_workspace
 
 
 def spec_json(root: Path, method: str) -> str:

@@ -10,24 +10,17 @@ import torch
 from safetensors.torch import load_file
 
 from prefix_bench.config import parse_run_spec
-from prefix_bench.data import prepare_dataset
 from prefix_bench.errors import PrefixBenchError
 from prefix_bench.generate import generate_split, load_run
 from prefix_bench.models import load_lm
 from prefix_bench.models.tiny import build_tiny
 from prefix_bench.train import sequence_loss, train_run
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "prefix_bench" / "resources" / "demo" / "e2e"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    prepare_dataset("e2e", root / "data", source_dir=DEMO)
-    rows = [json.loads(line) for line in (root / "data" / "train.jsonl").open()]
-    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], root / "model")
-    return root
+def workspace(demo_workspace) -> Path:
+    return demo_workspace
 
 
 def make_spec(root: Path, method: str, options: dict | None = None, steps: int = 12, **train) -> object:
