@@ -38,13 +38,19 @@ def _batch(tok):
     return collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
 
 
-def _generate(method, tok):
+def _left_padded_prompts(tok) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PAIRS sources as decoding prompts, left-padded (ids, attention mask)."""
     prompts = [encode_prompt(tok, s, 64) for s, _ in PAIRS]
     width = max(map(len, prompts))
     ids = torch.full((len(prompts), width), tok.pad_token_id)
     mask = torch.zeros_like(ids)
     for i, p in enumerate(prompts):
         ids[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p), 1
+    return ids, mask
+
+
+def _generate(method, tok):
+    ids, mask = _left_padded_prompts(tok)
     with torch.no_grad(), method.generating():
         return method.lm.generate(input_ids=ids, attention_mask=mask, num_beams=3, max_new_tokens=6,
                                   do_sample=False, pad_token_id=tok.pad_token_id,
@@ -102,17 +108,12 @@ def test_own_beam_search_matches_generate(tiny_dir, tiny_lm, name):
         for p in method.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.05)
-    prompts = [encode_prompt(tok, s, 64) for s, _ in PAIRS]
-    width = max(map(len, prompts))
-    ids = torch.full((len(prompts), width), tok.pad_token_id)
-    mask = torch.zeros_like(ids)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p), 1
+    ids, mask = _left_padded_prompts(tok)
     kw = dict(num_beams=3, max_new_tokens=6, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     with torch.no_grad(), method.generating():
         ours = beam_search(method.lm, ids, mask, position_ids=method.generation_kwargs(mask).get("position_ids"),
                            **kw)
         ref = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False, early_stopping=False,
-                                 **method.generation_kwargs(mask), **kw)[:, width:]
+                                 **method.generation_kwargs(mask), **kw)[:, ids.shape[1]:]
     for row, got in zip(ref.tolist(), ours):
         assert row[: len(got)] == got
