@@ -30,7 +30,6 @@ import csv  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
-import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -43,6 +42,7 @@ import torch  # noqa: E402
 
 from .atomic import write_json  # noqa: E402
 from .errors import PrefixBenchError  # noqa: E402
+from .train import peak_memory_mb  # noqa: E402
 
 # The project's shared E2E copy (repo sibling, as in tests/conftest.py); else the bundled demo sample.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "e2e"
@@ -139,12 +139,6 @@ def matmul_peak(device: torch.device) -> float:
             if i:  # first call warms up
                 best = max(best, 2 * n**3 / (time.perf_counter() - t0))
     return best
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB -> MiB
 
 
 def build_lm(s: BenchSettings, device: torch.device, vocab: int, eos: int):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..provenance import sha256_file  # noqa: F401 (re-exported for the data stage)
+
 from ..atomic import atomic_path, write_json
 from ..errors import PrefixBenchError
 
@@ -55,15 +57,6 @@ class SourceFile:
     @property
     def archive_name(self) -> str:
         return self.urls[0].rstrip("/").rsplit("/", 1)[-1].split("?")[0]
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _Records:
