@@ -54,6 +54,11 @@ class TrainOptions:
     length_buckets: int = 0
     #: torch.compile the LM (same loss; compiling takes minutes on CPU, pays off on long GPU runs)
     compile: bool = False
+    #: GPT-2's tanh-GELU ("gelu_new", eight elementwise ops) as PyTorch's fused kernel: the same
+    #: formula up to float rounding (tests/test_perf_train.py). false = the model's own module
+    fused_gelu: bool = True
+    #: torch's fused AdamW kernel: the same update up to float rounding; false = the per-tensor loop
+    fused_adamw: bool = True
 
     def validate(self, where: str) -> None:
         for name in ("epochs", "batch_size"):
@@ -87,6 +92,8 @@ class GenerateOptions:
     beam_search: Literal["own", "hf"] = "own"
     #: on CUDA, decode under bf16 autocast like training (no effect on CPU; recorded with the outputs)
     bf16: bool = True
+    #: GPT-2's "gelu_new" as PyTorch's fused tanh-GELU kernel (as train.fused_gelu)
+    fused_gelu: bool = True
 
 
 @dataclass(frozen=True)

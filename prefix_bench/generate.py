@@ -31,6 +31,7 @@ from .decoding import beam_search
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
+from .models.speedups import fuse_gelu
 from .models.formatting import decode_output, newline_token_ids, text_format
 from .provenance import sha256_file
 from .train import pick_device
@@ -51,6 +52,8 @@ def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
     spec = parse_run_spec(record.get("spec"), str(record_path))
     device = pick_device(spec.train.device)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
+    if spec.generate.fused_gelu:
+        fuse_gelu(lm)
     method = build_method(spec.method, lm, spec.method_options).to(device)
     method.initialize(tokenizer, fit=False)  # shapes only (e.g. the length of a word-initialised prefix)
     try:

@@ -29,12 +29,13 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .atomic import atomic_path, write_json
-from .config import RunSpec, parse_run_spec
+from .config import RunSpec, TrainOptions, parse_run_spec
 from .data.schema import read_jsonl
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
 from .models.formatting import IGNORE, Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
+from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
 from .provenance import environment, sha256_file
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,24 @@ def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, sh
 
 
 @contextlib.contextmanager
-def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor):
+def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor, chunk: int | None = None):
     """Apply the LM head only at positions that predict a target token: logits come back [N, V].
 
     Source positions need no logits (their labels are IGNORE) and the head is the largest single
-    matmul of a GPT-2 forward (d x 50257). A forward pre-hook on the public output embeddings
-    gathers the hidden states [B, T, d] -> [N, d], row-major like `labels[:, 1:][targets]`."""
+    matmul of a GPT-2 forward (d x 50257). The hidden states are gathered [B, T, d] -> [N, d],
+    row-major like `labels[:, 1:][targets]`. With `chunk` (CPU: `HEAD_CHUNK_CPU`) a linear head is
+    computed in vocabulary slices (`models.speedups.chunked_linear`), which the CPU BLAS runs faster."""
     rows = torch.zeros_like(labels, dtype=torch.bool)
     rows[:, :-1] = labels[:, 1:] != IGNORE
-    handle = lm.get_output_embeddings().register_forward_pre_hook(
-        lambda module, args: (args[0][rows], *args[1:]))
+    head = lm.get_output_embeddings()
+    if chunk and isinstance(head, torch.nn.Linear):
+        head.forward = lambda hidden: chunked_linear(hidden[rows], head.weight, head.bias, chunk)
+        try:
+            yield
+        finally:
+            del head.forward  # back to the class's own forward
+        return
+    handle = head.register_forward_pre_hook(lambda module, args: (args[0][rows], *args[1:]))
     try:
         yield
     finally:
@@ -152,6 +161,27 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def prepare_lm(lm: torch.nn.Module, opts: TrainOptions) -> None:
+    """Apply the LM-level speed switches of `opts` in place (after any real-word initialisation)."""
+    if opts.fused_gelu:
+        fuse_gelu(lm)
+    if opts.compile:
+        lm.compile()  # in place; the first steps pay the compilation (minutes on CPU)
+
+
+def build_optimizer(params: list[torch.nn.Parameter], opts: TrainOptions) -> torch.optim.Optimizer:
+    """AdamW as the paper's code configures it; `fused_adamw` picks torch's one-kernel update
+    (same rule, about 7x faster a step on CPU for the 9.8M prefix-MLP parameters)."""
+    fused = opts.fused_adamw and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
+                             eps=opts.adam_eps, weight_decay=opts.weight_decay, fused=fused or None)
+
+
+def head_chunk(device: torch.device) -> int | None:
+    """Vocabulary slice width of the target-only LM head: CPU BLAS only (one matmul on a GPU)."""
+    return HEAD_CHUNK_CPU if device.type == "cpu" else None
+
+
 def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) -> dict:
     """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record."""
     started = dt.datetime.now(dt.timezone.utc)
@@ -168,16 +198,14 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     # Real-word initialisation (paper section 7.2) fits the prefix to the frozen LM's K/V here;
     # a no-op for methods without one. Runs before the checkpoint restore overwrites weights.
     init_info = method.initialize(tokenizer)
-    if opts.compile:
-        lm.compile()  # in place; the first steps pay the compilation (minutes on CPU)
+    prepare_lm(lm, opts)
     params = [p for p in method.parameters() if p.requires_grad]
 
     fmt = text_format(lm)
     examples = encode_split(train_rows, tokenizer, spec, fmt)
     batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
     total_steps = opts.max_steps or batches_per_epoch * opts.epochs
-    optimizer = torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
-                                  eps=opts.adam_eps, weight_decay=opts.weight_decay)
+    optimizer = build_optimizer(params, opts)
     factor = linear_schedule(opts.warmup_steps, total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -225,7 +253,8 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         batch = fmt.collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
         # Target-only LM head: decoder-only sequences carry source positions that need no logits.
         target_only = opts.target_only_head and fmt.shift_labels
-        heads = lm_head_at_targets(method.lm, batch["labels"]) if target_only else contextlib.nullcontext()
+        heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device)) if target_only
+                 else contextlib.nullcontext())
         with amp, heads:
             logits = fmt.forward(method, batch)
         loss = sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels)

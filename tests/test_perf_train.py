@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+
 import pytest
 import torch
 
 from prefix_bench.methods import build_method
 from prefix_bench.models.formatting import encode_pair
-from prefix_bench.train import collate, epoch_order, length_bucketed, lm_head_at_targets, sequence_loss
+from prefix_bench.config import TrainOptions
+from prefix_bench.models.speedups import chunked_linear, fuse_gelu
+from prefix_bench.train import (build_optimizer, collate, epoch_order, length_bucketed, lm_head_at_targets,
+                                prepare_lm, sequence_loss)
 
 PAIRS = [("name : The Eagle | Type : pub", "The Eagle is a pub."),
          ("name : Alimentum", "Alimentum is in the city centre and is not family-friendly."),
@@ -36,6 +42,76 @@ def test_target_only_head_same_loss_and_gradients(tiny_lm, method_name, options)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     # the hook is gone afterwards: a plain forward gives full [B, T, V] logits again
     assert method(batch["input_ids"], batch["attention_mask"]).shape[:2] == batch["input_ids"].shape
+
+
+def test_chunked_head_same_loss_and_gradients(tiny_lm):
+    """The CPU head in vocabulary slices (slice 7: several slices, a ragged last one) = one matmul."""
+    lm, tok = tiny_lm
+    torch.manual_seed(0)
+    method = build_method("prefix", lm, {"length": 3, "mid_dim": 16}).train()
+    batch = collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+    params = [p for p in method.parameters() if p.requires_grad]
+    results = []
+    for chunk in (None, 7):
+        with lm_head_at_targets(method.lm, batch["labels"], chunk):
+            loss = sequence_loss(method(batch["input_ids"], batch["attention_mask"]), batch["labels"], "sum")
+        results.append((loss, torch.autograd.grad(loss, params)))
+    (plain, plain_grads), (chunked, chunked_grads) = results
+    torch.testing.assert_close(chunked, plain, rtol=1e-6, atol=1e-6)
+    for a, b in zip(chunked_grads, plain_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert "forward" not in vars(lm.get_output_embeddings())  # the class's own forward is back
+
+
+def test_chunked_linear_gradients_for_weight_and_bias():
+    """Fine-tuning trains the head too: weight and bias gradients of the slices = F.linear's."""
+    torch.manual_seed(0)
+    x, w, b = (torch.randn(5, 8, requires_grad=True), torch.randn(23, 8, requires_grad=True),
+               torch.randn(23, requires_grad=True))
+    ours = chunked_linear(x, w, b, chunk=6)
+    plain = torch.nn.functional.linear(x, w, b)
+    torch.testing.assert_close(ours, plain)
+    g = torch.randn_like(plain)
+    for a, c in zip(torch.autograd.grad(ours, (x, w, b), g), torch.autograd.grad(plain, (x, w, b), g)):
+        torch.testing.assert_close(a, c)
+
+
+def test_fused_gelu_same_function(tiny_lm):
+    """gelu_new and the fused tanh-GELU kernel are one formula: logits agree to float rounding."""
+    lm, tok = tiny_lm
+    fused = copy.deepcopy(lm).eval()
+    assert fuse_gelu(fused) == lm.config.n_layer
+    assert fuse_gelu(fused) == 0  # idempotent: nothing left to replace
+    ids = torch.tensor([tok("name : The Eagle | Type : pub").input_ids])
+    with torch.no_grad():
+        torch.testing.assert_close(fused(input_ids=ids).logits, lm.eval()(input_ids=ids).logits,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_speed_switches_learn_the_same_prefix(tiny_lm):
+    """Ten optimizer steps with all training speed switches on vs off end at the same prefix."""
+    lm, tok = tiny_lm
+    batch = collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+    finals = []
+    for on in (False, True):
+        opts = TrainOptions(fused_gelu=on, fused_adamw=on, target_only_head=on, lr=1e-3)
+        model = copy.deepcopy(lm)
+        prepare_lm(model, opts)
+        torch.manual_seed(0)
+        method = build_method("prefix", model, {"length": 3, "mid_dim": 16}).train()
+        params = [p for p in method.parameters() if p.requires_grad]
+        optimizer = build_optimizer(params, opts)
+        start = torch.cat([p.detach().flatten() for p in params])
+        for _ in range(10):
+            heads = lm_head_at_targets(model, batch["labels"], 7) if on else contextlib.nullcontext()
+            with heads:
+                loss = sequence_loss(method(batch["input_ids"], batch["attention_mask"]), batch["labels"], "sum")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        finals.append(torch.cat([p.detach().flatten() for p in params]))
+        assert (finals[-1] - start).abs().max() > 1e-3  # it did learn something
+    torch.testing.assert_close(finals[1], finals[0], rtol=1e-4, atol=1e-5)
 
 
 def test_length_buckets_is_a_deterministic_permutation_of_sorted_batches():

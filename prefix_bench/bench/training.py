@@ -1,0 +1,125 @@
+"""Training contenders, timed side by side in one process, and each one's peak memory alone.
+
+Contenders (each a fresh model of the same shape, same batches, AdamW lr 5e-5, clip 1.0):
+  prefix            ours with the pipeline's defaults (TrainOptions: target-only LM head, fused GELU,
+                    fused AdamW; frozen LM in eval mode, as the paper's code)
+  prefix_plain      ours with those speed switches off: what a plain hand-written prefix does
+  peft_prefix       PEFT prefix-tuning with its defaults (MLP projection, LM in train mode: dropout)
+  peft_prefix_eval  the same in eval mode (no dropout): the same-mode comparison
+  finetune          full fine-tuning as the paper's and HF's code run it (full logits, the model's
+                    own GELU, per-tensor AdamW)
+  finetune_ours     full fine-tuning through our pipeline's defaults (as `prefix`)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..config import TrainOptions
+from ..train import peak_memory_mb
+from .inputs import build_lm, load_batches
+from .measure import matmul_peak, timed_step
+
+TRAIN_KINDS = ["prefix", "prefix_plain", "peft_prefix", "peft_prefix_eval", "finetune", "finetune_ours"]
+MEMORY_KINDS = ["prefix", "peft_prefix", "finetune", "finetune_ours"]
+PLAIN = dict(target_only_head=False, fused_gelu=False, fused_adamw=False)
+LR = 5e-5
+
+
+def contender(kind: str, s, device: torch.device, eos: int):
+    """A fresh model for `kind`; returns (one optimizer step on a batch, trainable parameter count)."""
+    from ..methods import build_method
+    from ..train import build_optimizer, head_chunk, lm_head_at_targets, prepare_lm, sequence_loss
+
+    lm = build_lm(s, device, eos)
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    if kind.startswith("peft"):
+        from peft import PrefixTuningConfig, get_peft_model
+
+        model = get_peft_model(lm, PrefixTuningConfig(
+            task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length, prefix_projection=True,
+            encoder_hidden_size=s.mid_dim))
+        model.train(kind == "peft_prefix")  # PEFT's default: LM in train mode (dropout on)
+        opts = replace(TrainOptions(**PLAIN), lr=LR)
+
+        def loss_of(b):
+            with amp():
+                return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+    else:
+        plain = kind in ("prefix_plain", "finetune")
+        opts = TrainOptions(**PLAIN, lr=LR) if plain else TrainOptions(lr=LR)
+        prepare_lm(lm, opts)
+        name = "prefix" if kind.startswith("prefix") else "finetune"
+        options = {"length": s.prefix_length, "mid_dim": s.mid_dim} if name == "prefix" else {}
+        model = build_method(name, lm, options).to(device).train()
+        chunk = head_chunk(device)
+
+        def loss_of(b):
+            heads = lm_head_at_targets(lm, b["labels"], chunk) if opts.target_only_head else contextlib.nullcontext()
+            with amp(), heads:
+                logits = model(b["input_ids"], b["attention_mask"])
+            return sequence_loss(logits, b["labels"], model.objective)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, opts)
+
+    def step(b):
+        loss = loss_of(b)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+
+    return step, sum(p.numel() for p in params)
+
+
+def throughput_worker(s, work: Path) -> dict:
+    """Every contender in one process, one step each in turn (rotating the order every round), so
+    load from other jobs on a shared machine hits all of them alike. Each round also measures the
+    matmul peak right before its steps; the fraction of peak is the median over rounds."""
+    from transformers import AutoTokenizer
+
+    device = torch.device(s.device)
+    tok = AutoTokenizer.from_pretrained(work / "tokenizer")
+    batches = load_batches(s, work, device, tok.pad_token_id)
+    steps = {}
+    for kind in TRAIN_KINDS:
+        steps[kind], _ = contender(kind, s, device, tok.eos_token_id)
+        for b in batches[: s.warmup_steps]:
+            steps[kind](b)
+    stats = {k: {"step_seconds": [], "flops": 0, "fractions": []} for k in TRAIN_KINDS}
+    peaks = []
+    for r, b in enumerate(batches[s.warmup_steps :]):
+        peaks.append(matmul_peak(device))
+        for kind in TRAIN_KINDS[r % len(TRAIN_KINDS):] + TRAIN_KINDS[: r % len(TRAIN_KINDS)]:
+            seconds, flops = timed_step(steps[kind], b, device)
+            st = stats[kind]
+            st["step_seconds"].append(seconds)
+            st["flops"] += flops
+            st["fractions"].append(flops / seconds / peaks[-1])
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[s.warmup_steps :])
+    out = {"matmul_peak_flops": peaks, "tokens": tokens}
+    for kind, st in stats.items():
+        out[kind] = {"tokens_per_s": tokens / sum(st["step_seconds"]),
+                     "fraction_of_peak_flops": statistics.median(st["fractions"]), **st}
+    return out
+
+
+def memory_worker(kind: str, s, work: Path) -> dict:
+    """Whole-process peak memory of one contender alone in a fresh process (warm-up + 1 step)."""
+    from transformers import AutoTokenizer
+
+    device = torch.device(s.device)
+    tok = AutoTokenizer.from_pretrained(work / "tokenizer")
+    batches = load_batches(s, work, device, tok.pad_token_id)
+    step, trainable = contender(kind, s, device, tok.eos_token_id)
+    for b in batches[: s.warmup_steps]:
+        step(b)
+    seconds, _ = timed_step(step, batches[s.warmup_steps], device)
+    return {"kind": kind, "peak_mb": peak_memory_mb(device), "trainable": trainable,
+            "alone_tokens_per_s": int(batches[s.warmup_steps]["attention_mask"].sum()) / seconds}
+
