@@ -59,6 +59,9 @@ class TrainOptions:
     fused_gelu: bool = True
     #: torch's fused AdamW kernel: the same update up to float rounding; false = the per-tensor loop
     fused_adamw: bool = True
+    #: keep freed host memory in the process for reuse (glibc mallopt), instead of page-faulting
+    #: fresh pages every step (prefix_bench/runtime.py); no effect on the numbers
+    keep_freed_memory: bool = True
 
     def validate(self, where: str) -> None:
         for name in ("epochs", "batch_size"):

@@ -37,6 +37,7 @@ from .models import load_lm
 from .models.formatting import IGNORE, Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
 from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
 from .provenance import environment, sha256_file
+from .runtime import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     opts = spec.train
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    kept_freed_memory = opts.keep_freed_memory and keep_freed_memory()
     device = pick_device(opts.device)
     torch.manual_seed(opts.seed)  # fixes the method's initialisation and dropout
     train_path = data_dir / "train.jsonl"
@@ -306,6 +308,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     record["cost"] = {
         "wall_seconds": time.perf_counter() - t0,
         "peak_memory_mb": peak_memory_mb(device),
+        "kept_freed_memory": kept_freed_memory,  # train.keep_freed_memory took effect (glibc)
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

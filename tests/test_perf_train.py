@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from prefix_bench.methods import build_method
 from prefix_bench.models.formatting import encode_pair
 from prefix_bench.config import TrainOptions
 from prefix_bench.models.speedups import chunked_linear, fuse_gelu
+from prefix_bench.runtime import keep_freed_memory
 from prefix_bench.train import (build_optimizer, collate, epoch_order, length_bucketed, lm_head_at_targets,
                                 prepare_lm, sequence_loss)
 
@@ -125,3 +127,13 @@ def test_length_buckets_is_a_deterministic_permutation_of_sorted_batches():
     plain = sum(max(lengths[i] for i in order[j : j + 4]) - min(lengths[i] for i in order[j : j + 4])
                 for j in range(0, 50, 4))
     assert spread < plain
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")
+def test_keep_freed_memory_takes_effect_on_glibc_and_leaves_results_alone():
+    """The allocator switch is accepted by glibc; tensors computed afterwards are the same."""
+    torch.manual_seed(0)
+    a, b = torch.randn(300, 200), torch.randn(200, 5000)  # a 6 MB product: above glibc's default threshold
+    before = a @ b
+    assert keep_freed_memory() is True
+    torch.testing.assert_close(a @ b, before, rtol=0, atol=0)

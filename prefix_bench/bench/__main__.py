@@ -11,12 +11,12 @@ import torch
 
 from . import BenchSettings
 from .decoding import decode_worker
-from .training import memory_worker, throughput_worker
+from .training import alone_worker, throughput_worker
 
 
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--worker", required=True, help="throughput | decode | memory:KIND")
+    p.add_argument("--worker", required=True, help="throughput | decode | alone:KIND")
     p.add_argument("--work", required=True)
     p.add_argument("--settings", required=True)
     a = p.parse_args(argv)
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> None:
     elif a.worker == "throughput":
         out = throughput_worker(s, work)
     else:
-        out = memory_worker(a.worker.split(":", 1)[1], s, work)
+        out = alone_worker(a.worker.split(":", 1)[1], s, work)
     print(json.dumps(out))
 
 

@@ -1,8 +1,9 @@
-"""Training contenders, timed side by side in one process, and each one's peak memory alone.
+"""Training contenders: timed side by side in one process (the ratios), and each alone in its own
+process (peak memory, fraction of the matmul peak).
 
 Contenders (each a fresh model of the same shape, same batches, AdamW lr 5e-5, clip 1.0):
   prefix            ours with the pipeline's defaults (TrainOptions: target-only LM head, fused GELU,
-                    fused AdamW; frozen LM in eval mode, as the paper's code)
+                    fused AdamW, freed memory kept; frozen LM in eval mode, as the paper's code)
   prefix_plain      ours with those speed switches off: what a plain hand-written prefix does
   peft_prefix       PEFT prefix-tuning with its defaults (MLP projection, LM in train mode: dropout)
   peft_prefix_eval  the same in eval mode (no dropout): the same-mode comparison
@@ -21,13 +22,14 @@ from pathlib import Path
 import torch
 
 from ..config import TrainOptions
+from ..runtime import keep_freed_memory
 from ..train import peak_memory_mb
 from .inputs import build_lm, load_batches
 from .measure import matmul_peak, timed_step
 
 TRAIN_KINDS = ["prefix", "prefix_plain", "peft_prefix", "peft_prefix_eval", "finetune", "finetune_ours"]
-MEMORY_KINDS = ["prefix", "peft_prefix", "finetune", "finetune_ours"]
-PLAIN = dict(target_only_head=False, fused_gelu=False, fused_adamw=False)
+PLAIN = dict(target_only_head=False, fused_gelu=False, fused_adamw=False, keep_freed_memory=False)
+OURS = ("prefix", "finetune_ours")  # the contenders that run with the pipeline's defaults
 LR = 5e-5
 
 
@@ -51,8 +53,7 @@ def contender(kind: str, s, device: torch.device, eos: int):
             with amp():
                 return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
     else:
-        plain = kind in ("prefix_plain", "finetune")
-        opts = TrainOptions(**PLAIN, lr=LR) if plain else TrainOptions(lr=LR)
+        opts = TrainOptions(lr=LR) if kind in OURS else TrainOptions(**PLAIN, lr=LR)
         prepare_lm(lm, opts)
         name = "prefix" if kind.startswith("prefix") else "finetune"
         options = {"length": s.prefix_length, "mid_dim": s.mid_dim} if name == "prefix" else {}
@@ -84,6 +85,8 @@ def throughput_worker(s, work: Path) -> dict:
     from transformers import AutoTokenizer
 
     device = torch.device(s.device)
+    if TrainOptions().keep_freed_memory:  # one process for all: the peers get it too (conservative)
+        keep_freed_memory()
     tok = AutoTokenizer.from_pretrained(work / "tokenizer")
     batches = load_batches(s, work, device, tok.pad_token_id)
     steps = {}
@@ -109,17 +112,27 @@ def throughput_worker(s, work: Path) -> dict:
     return out
 
 
-def memory_worker(kind: str, s, work: Path) -> dict:
-    """Whole-process peak memory of one contender alone in a fresh process (warm-up + 1 step)."""
+def alone_worker(kind: str, s, work: Path) -> dict:
+    """One contender alone in a fresh process, as a real training job runs: whole-process peak
+    memory, tokens/s, and the fraction of the matmul peak (measured before each step) per step."""
     from transformers import AutoTokenizer
 
     device = torch.device(s.device)
+    if kind in OURS and TrainOptions().keep_freed_memory:  # a process setting: ours only, alone
+        keep_freed_memory()
     tok = AutoTokenizer.from_pretrained(work / "tokenizer")
     batches = load_batches(s, work, device, tok.pad_token_id)
     step, trainable = contender(kind, s, device, tok.eos_token_id)
     for b in batches[: s.warmup_steps]:
         step(b)
-    seconds, _ = timed_step(step, batches[s.warmup_steps], device)
-    return {"kind": kind, "peak_mb": peak_memory_mb(device), "trainable": trainable,
-            "alone_tokens_per_s": int(batches[s.warmup_steps]["attention_mask"].sum()) / seconds}
-
+    peak_mb = peak_memory_mb(device)  # before any matmul-peak probe can raise the high-water mark
+    seconds, fractions = [], []
+    for b in batches[s.warmup_steps :]:
+        peak = matmul_peak(device)
+        t, flops = timed_step(step, b, device)
+        seconds.append(t)
+        fractions.append(flops / t / peak)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[s.warmup_steps :])
+    return {"kind": kind, "peak_mb": peak_mb, "trainable": trainable,
+            "tokens_per_s": tokens / sum(seconds), "fraction_of_peak_flops": statistics.median(fractions),
+            "fractions": fractions, "step_seconds": seconds}
