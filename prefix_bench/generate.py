@@ -31,8 +31,8 @@ from .decoding import beam_search
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm
-from .models.speedups import fuse_gelu
 from .models.formatting import decode_output, newline_token_ids, text_format
+from .models.speedups import fuse_gelu
 from .provenance import sha256_file
 from .train import pick_device
 

@@ -9,13 +9,20 @@ import sys
 import pytest
 import torch
 
+from prefix_bench.config import TrainOptions
 from prefix_bench.methods import build_method
 from prefix_bench.models.formatting import encode_pair
-from prefix_bench.config import TrainOptions
 from prefix_bench.models.speedups import chunked_linear, fuse_gelu
 from prefix_bench.runtime import keep_freed_memory
-from prefix_bench.train import (build_optimizer, collate, epoch_order, length_bucketed, lm_head_at_targets,
-                                prepare_lm, sequence_loss)
+from prefix_bench.train import (
+    build_optimizer,
+    collate,
+    epoch_order,
+    length_bucketed,
+    lm_head_at_targets,
+    prepare_lm,
+    sequence_loss,
+)
 
 PAIRS = [("name : The Eagle | Type : pub", "The Eagle is a pub."),
          ("name : Alimentum", "Alimentum is in the city centre and is not family-friendly."),
