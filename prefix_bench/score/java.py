@@ -68,31 +68,24 @@ def java_version() -> str:
     return match.group(1) if match else first
 
 
-def _pycocoevalcap_dir() -> Path:
-    # pycocoevalcap is a namespace package (no __init__.py): locate it through its path.
+def _pycocoevalcap_jar(relative: str, what: str) -> Path:
+    """A jar shipped inside pycocoevalcap (a namespace package: located through its path)."""
     import pycocoevalcap
 
-    return Path(next(iter(pycocoevalcap.__path__)))
+    jar = Path(next(iter(pycocoevalcap.__path__))) / relative
+    if not jar.is_file():
+        raise PrefixBenchError(f"{what} jar not found at {jar}: reinstall pycocoevalcap==1.2")
+    return jar
 
 
 def meteor_jar() -> Path:
     """meteor-1.5.jar from pycocoevalcap; its paraphrase table sits in data/ beside it."""
-    jar = _pycocoevalcap_dir() / "meteor" / "meteor-1.5.jar"
-    if not jar.is_file():
-        raise PrefixBenchError(
-            f"METEOR jar not found at {jar}: reinstall pycocoevalcap==1.2"
-        )
-    return jar
+    return _pycocoevalcap_jar("meteor/meteor-1.5.jar", "METEOR")
 
 
 def corenlp_jar() -> Path:
     """stanford-corenlp-3.4.1.jar from pycocoevalcap (holds the PTB tokenizer)."""
-    jar = _pycocoevalcap_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
-    if not jar.is_file():
-        raise PrefixBenchError(
-            f"Stanford CoreNLP jar not found at {jar}: reinstall pycocoevalcap==1.2"
-        )
-    return jar
+    return _pycocoevalcap_jar("tokenizer/stanford-corenlp-3.4.1.jar", "Stanford CoreNLP")
 
 
 def ptb_tokenize(lines: list[str]) -> list[str]:
