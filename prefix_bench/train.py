@@ -84,16 +84,15 @@ def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor, chunk: int | N
     head = lm.get_output_embeddings()
     if chunk and isinstance(head, torch.nn.Linear):
         head.forward = lambda hidden: chunked_linear(hidden[rows], head.weight, head.bias, chunk)
-        try:
-            yield
-        finally:
+
+        def undo() -> None:
             del head.forward  # back to the class's own forward
-        return
-    handle = head.register_forward_pre_hook(lambda module, args: (args[0][rows], *args[1:]))
+    else:
+        undo = head.register_forward_pre_hook(lambda module, args: (args[0][rows], *args[1:])).remove
     try:
         yield
     finally:
-        handle.remove()
+        undo()
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

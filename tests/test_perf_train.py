@@ -29,12 +29,17 @@ PAIRS = [("name : The Eagle | Type : pub", "The Eagle is a pub."),
          ("name : The Mill | Type : pub | food : Italian | near : Cafe Rouge", "The Mill.")]
 
 
+def pairs_batch(tok) -> dict:
+    """PAIRS encoded and padded as one training batch."""
+    return collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+
+
 @pytest.mark.parametrize("method_name,options", [("prefix", {"length": 3, "mid_dim": 16}), ("finetune", {})])
 def test_target_only_head_same_loss_and_gradients(tiny_lm, method_name, options):
     lm, tok = tiny_lm
     torch.manual_seed(0)
     method = build_method(method_name, lm, options).train()
-    batch = collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+    batch = pairs_batch(tok)
     params = [p for p in method.parameters() if p.requires_grad]
 
     torch.manual_seed(1)  # same dropout masks in both passes (fine-tuning keeps LM dropout on)
@@ -58,7 +63,7 @@ def test_chunked_head_same_loss_and_gradients(tiny_lm):
     lm, tok = tiny_lm
     torch.manual_seed(0)
     method = build_method("prefix", lm, {"length": 3, "mid_dim": 16}).train()
-    batch = collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+    batch = pairs_batch(tok)
     params = [p for p in method.parameters() if p.requires_grad]
     results = []
     for chunk in (None, 7):
@@ -100,7 +105,7 @@ def test_fused_gelu_same_function(tiny_lm):
 def test_speed_switches_learn_the_same_prefix(tiny_lm):
     """Ten optimizer steps with all training speed switches on vs off end at the same prefix."""
     lm, tok = tiny_lm
-    batch = collate([encode_pair(tok, s, t, 64, 64) for s, t in PAIRS], tok.pad_token_id, torch.device("cpu"))
+    batch = pairs_batch(tok)
     finals = []
     for on in (False, True):
         opts = TrainOptions(fused_gelu=on, fused_adamw=on, target_only_head=on, lr=1e-3)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -47,7 +46,7 @@ def contender(kind: str, s, device: torch.device, eos: int):
             task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length, prefix_projection=True,
             encoder_hidden_size=s.mid_dim))
         model.train(kind == "peft_prefix")  # PEFT's default: LM in train mode (dropout on)
-        opts = replace(TrainOptions(**PLAIN), lr=LR)
+        opts = TrainOptions(**PLAIN, lr=LR)
 
         def loss_of(b):
             with amp():
