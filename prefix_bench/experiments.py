@@ -116,6 +116,8 @@ def derive_args(config: dict, name: str) -> str:
         args.append(f"--subset-size {int(derive['subset_size'])}")
     if derive.get("fraction") is not None:
         args.append(f"--fraction {float(derive['fraction'])}")
+    if derive.get("test_size") is not None:
+        args.append(f"--test-size {int(derive['test_size'])}")
     return " ".join(args)
 
 

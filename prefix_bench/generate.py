@@ -123,6 +123,8 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
     if not units:
         raise PrefixBenchError(f"{eval_jsonl}: no evaluation units")
     spec, method, tokenizer, device = load_run(run_dir)
+    if spec.train.threads:  # the run's thread budget holds for decoding too
+        torch.set_num_threads(spec.train.threads)
     unique = list(dict.fromkeys(u["source"] for u in units))  # dedup, first-appearance order
     decoded = dict(zip(unique, decode_sources(method, tokenizer, unique, spec.generate,
                                               spec.train.max_source_tokens, device)))

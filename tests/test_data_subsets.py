@@ -57,3 +57,22 @@ def test_cli_subset_from_source(tmp_path, capsys):
     assert args.func(args) == 0
     assert len(read_jsonl(tmp_path / "n50" / "train.jsonl")) == 50
     assert [p.name for p in tmp_path.iterdir()] == ["n50"]  # no leftover temp folder
+
+
+def test_fixed_test_subset_is_shared_by_every_seed(full, tmp_path):
+    a = make_subset(full, tmp_path / "a", size=50, seed=0, test_size=10)
+    b = make_subset(full, tmp_path / "b", size=50, seed=1, test_size=10)
+    units_a = read_jsonl(tmp_path / "a" / "test.eval.jsonl")
+    all_units = [u["id"] for u in read_jsonl(full / "test.eval.jsonl")]
+    assert len(units_a) == 10 and a["counts"]["test"]["units"] == 10
+    assert (tmp_path / "b" / "test.eval.jsonl").read_bytes() == (tmp_path / "a" / "test.eval.jsonl").read_bytes()
+    assert a["outputs"]["train.jsonl"] != b["outputs"]["train.jsonl"]
+    # official order kept, references and metadata untouched
+    assert [all_units.index(u["id"]) for u in units_a] == sorted(all_units.index(u["id"]) for u in units_a)
+    full_by_id = {u["id"]: u for u in read_jsonl(full / "test.eval.jsonl")}
+    assert all(u == full_by_id[u["id"]] for u in units_a)
+    pairs = read_jsonl(tmp_path / "a" / "test.jsonl")
+    assert {p["id"].rsplit("#", 1)[0] for p in pairs} == {u["id"] for u in units_a}
+    assert a["subset"]["test_size"] == 10
+    with pytest.raises(PrefixBenchError, match="test-size"):
+        make_subset(full, tmp_path / "c", size=50, seed=0, test_size=0)

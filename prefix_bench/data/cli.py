@@ -45,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--subset-size", type=int, help="low-data: N training pairs, dev 30%% of N")
     p.add_argument("--fraction", type=float, help="data efficiency: this fraction of train")
     p.add_argument("--subset-seed", type=int, default=0, help="subset seed (default 0)")
+    p.add_argument("--test-size", type=int, help="with a subset: keep a fixed subset of N test units "
+                   "(the same for every seed; not the paper's protocol, for CPU-scale studies)")
     p.set_defaults(func=run)
 
 
@@ -63,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     subsetting = args.subset_size is not None or args.fraction is not None
     if args.from_prepared is not None:
         manifest = make_subset(args.from_prepared, out, args.subset_size, args.fraction,
-                               args.subset_seed)
+                               args.subset_seed, args.test_size)
     elif subsetting:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.full.") as full:
             prepare_dataset(args.dataset, Path(full), args.source_dir, splits, args.cache_dir,
                             **options)
             manifest = make_subset(Path(full), out, args.subset_size, args.fraction,
-                                   args.subset_seed)
+                                   args.subset_seed, args.test_size)
     else:
         manifest = prepare_dataset(args.dataset, out, args.source_dir, splits, args.cache_dir,
                                    **options)

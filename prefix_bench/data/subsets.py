@@ -11,6 +11,11 @@ unchanged: low-data runs are scored on the full test set.
 Selection is a pure function of (seed, pair id): pairs are ranked by sha256("<seed>:<id>") and the
 first k are kept, in their original order. This does not depend on Python's RNG implementation
 and a larger subset of the same seed does not reshuffle unrelated pairs.
+
+A fixed test subset (`test_size`, not in the paper: for CPU-scale studies where decoding the
+whole test set does not fit) keeps `test_size` scoring units ranked by sha256("test:<id>"): the
+same units for every training subset and seed, in the official order, each with its metadata
+(e.g. WebNLG's seen/unseen category), so the scorer's subsets still work.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ DATA_EFFICIENCY_FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8)
 DEV_RATIO = 0.3
 
 
-def select(rows: list[dict], k: int, seed: int) -> list[dict]:
+def select(rows: list[dict], k: int, seed: int | str) -> list[dict]:
     """The k rows ranked first by sha256(f"{seed}:{id}"), kept in input order."""
     if k > len(rows):
         raise PrefixBenchError(f"subset of {k} requested but only {len(rows)} pairs exist")
@@ -41,12 +46,18 @@ def select(rows: list[dict], k: int, seed: int) -> list[dict]:
     return [rows[i] for i in keep]
 
 
+def select_test_units(units: list[dict], k: int) -> list[dict]:
+    """The fixed test subset: k units ranked first by sha256(f"test:{id}"), in official order."""
+    return select(units, k, "test")
+
+
 def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
-                fraction: float | None = None, seed: int = 0) -> dict:
+                fraction: float | None = None, seed: int = 0, test_size: int | None = None) -> dict:
     """Write a subset of `prepared_dir` (a `prepare` output) to `out_dir`; return its manifest.
 
     Exactly one of `size` (low-data: train pairs, dev = round(0.3 * size) pairs) or `fraction`
-    (data efficiency: round(fraction * train pairs), full dev) must be given.
+    (data efficiency: round(fraction * train pairs), full dev) must be given; `test_size` also
+    cuts the test scoring units to a fixed subset (the same for every seed).
     """
     prepared_dir, out_dir = Path(prepared_dir), Path(out_dir)
     if (size is None) == (fraction is None):
@@ -55,6 +66,8 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
         raise PrefixBenchError(f"--subset-size must be positive, got {size}")
     if fraction is not None and not 0 < fraction <= 1:
         raise PrefixBenchError(f"--fraction must be in (0, 1], got {fraction}")
+    if test_size is not None and test_size <= 0:
+        raise PrefixBenchError(f"--test-size must be positive, got {test_size}")
     manifest_path = prepared_dir / "manifest.json"
     if not manifest_path.is_file():
         raise PrefixBenchError(f"{manifest_path} not found; run `prefix-bench prepare` first")
@@ -74,7 +87,16 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
         for name in (f"{split}.jsonl", f"{split}.eval.jsonl"):
             if not (prepared_dir / name).is_file():
                 continue
-            if split in chosen and name == f"{split}.jsonl":
+            if split == "test" and test_size is not None:
+                rows = read_jsonl(prepared_dir / name)
+                if name == "test.eval.jsonl":
+                    rows = select_test_units(rows, test_size)
+                    test_ids = {u["id"] for u in rows}
+                else:  # test pairs of the kept units (pair ids are "<unit id>#<k>")
+                    test_ids = {u["id"] for u in select_test_units(read_jsonl(prepared_dir / "test.eval.jsonl"), test_size)}
+                    rows = [r for r in rows if r["id"].rsplit("#", 1)[0] in test_ids]
+                write_jsonl(out_dir / name, rows)
+            elif split in chosen and name == f"{split}.jsonl":
                 write_jsonl(out_dir / name, chosen[split])
             elif split in chosen:  # eval units of the sampled dev pairs, official order
                 ids = {row["id"].rsplit("#", 1)[0] for row in chosen[split]}
@@ -84,6 +106,12 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
                 with atomic_path(out_dir / name) as tmp:
                     shutil.copyfile(prepared_dir / name, tmp)
             outputs[name] = sha256_file(out_dir / name)
+        if split == "test" and test_size is not None and (out_dir / "test.eval.jsonl").is_file():
+            kept = read_jsonl(out_dir / "test.eval.jsonl")
+            counts[split] = dict(counts.get(split, {}), units=len(kept),
+                                 refs=sum(len(u["references"]) for u in kept))
+            if (out_dir / "test.jsonl").is_file():
+                counts[split]["pairs"] = len(read_jsonl(out_dir / "test.jsonl"))
         if split in chosen:
             units = {row["id"].rsplit("#", 1)[0] for row in chosen[split]}
             counts[split] = {"pairs": len(chosen[split]), "units": len(units),
@@ -92,6 +120,7 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
                                           for r in chosen[split]}.values())}
     manifest = dict(parent, counts=counts, outputs=outputs, subset={
         "size": size, "fraction": fraction, "seed": seed, "train_pairs": len(chosen["train"]),
+        "test_size": test_size,
         "dev_pairs": len(chosen["dev"]) if "dev" in chosen else None,
         "method": "sha256(seed:id) ranking", "parent": str(prepared_dir),
         "parent_manifest_sha256": sha256_file(manifest_path),

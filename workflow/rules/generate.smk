@@ -17,7 +17,7 @@ rule generate_outputs:
     retries: 1
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: run_threads
     resources:
         gpu=run_gpus,
         mem_mb=lambda wc, attempt: 8000 * attempt,

@@ -17,7 +17,7 @@ rule train_run:
     retries: 1
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: run_threads
     resources:
         gpu=run_gpus,
         mem_mb=lambda wc, attempt: 16000 * attempt,
