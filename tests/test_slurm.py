@@ -198,7 +198,7 @@ def test_demo_dag_through_slurm_matches_local_run(slurm_cluster, demo_local_run,
     result = run_snakemake(
         workdir,
         "--executor", "slurm", "--workflow-profile", "profiles/slurm",
-        "--configfile", "config/demo.yaml",
+        "--configfile", "config/smoke.yaml",
         "--jobs", "4",
         # no accounting database here: poll squeue (MinJobAge 600) and submit without -A
         "--slurm-status-command", "squeue",

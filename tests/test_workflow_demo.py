@@ -1,4 +1,4 @@
-"""The embedded demo DAG (config/demo.yaml) runs end to end with the CI profile, in a temporary
+"""The smoke DAG (config/smoke.yaml: the demo sample with the tiny random model) runs end to end with the CI profile, in a temporary
 copy of the workflow (never the repository's results/), and a second invocation has nothing to do.
 
 The finished run is cached for the session: tests/test_slurm.py compares its SLURM run's metrics
@@ -74,7 +74,7 @@ def demo_local_run(tmp_path_factory) -> Path:
     """The demo DAG run locally once per session (profiles/ci); returns its working directory."""
     if "dir" not in _LOCAL_RUN:
         workdir = copy_workflow(tmp_path_factory.mktemp("demo-local"))
-        result = run_snakemake(workdir, "--workflow-profile", "profiles/ci", "--configfile", "config/demo.yaml")
+        result = run_snakemake(workdir, "--workflow-profile", "profiles/ci", "--configfile", "config/smoke.yaml")
         assert result.returncode == 0, failure_report(result)
         _LOCAL_RUN["dir"] = workdir
     return _LOCAL_RUN["dir"]
@@ -84,7 +84,7 @@ def test_demo_dag_runs_locally(demo_local_run):
     report = demo_local_run / "results" / "report" / "runs.md"
     assert report.is_file() and report.read_text().strip()
     metrics = score_metrics(demo_local_run)
-    assert set(metrics) == {"demo/tiny-gpt2-finetune-s1/scores/test.json", "demo/tiny-gpt2-prefix-s1/scores/test.json"}
+    assert set(metrics) == {"smoke/tiny-gpt2-finetune-s1/scores/test.json", "smoke/tiny-gpt2-prefix-s1/scores/test.json"}
     assert all(values for values in metrics.values()), metrics
     # every job left its log and benchmark where the rules say
     for rule in ("prepare_data", "build_model", "train_run", "generate_outputs", "score_outputs", "report_table"):
@@ -92,13 +92,13 @@ def test_demo_dag_runs_locally(demo_local_run):
             (demo_local_run / "results" / "logs" / f"{rule}.log").is_file(), f"no log for {rule}"
         assert list((demo_local_run / "results" / "benchmarks").glob(f"{rule}*")), f"no benchmark for {rule}"
     # the demo pins train.device: cpu, so the device helper hid the GPUs explicitly
-    train_log = (demo_local_run / "results" / "logs" / "train_run" / "demo" / "tiny-gpt2-prefix-s1.log").read_text()
+    train_log = (demo_local_run / "results" / "logs" / "train_run" / "smoke" / "tiny-gpt2-prefix-s1.log").read_text()
     assert "train.device is cpu" in train_log
 
 
 def test_demo_rerun_has_nothing_to_do(demo_local_run):
     result = run_snakemake(demo_local_run, "-n", "--workflow-profile", "profiles/ci", "--configfile",
-                           "config/demo.yaml", timeout=300)
+                           "config/smoke.yaml", timeout=300)
     assert result.returncode == 0, failure_report(result)
     assert "Nothing to be done" in result.stdout + result.stderr, failure_report(result)
 
@@ -106,11 +106,11 @@ def test_demo_rerun_has_nothing_to_do(demo_local_run):
 def test_demo_rerun_from_training_gives_bit_identical_metrics(demo_local_run, tmp_path):
     """Determinism (seeded data order, init and dropout; CPU): retraining the demo's prefix run
     from scratch through Snakemake reproduces its weights and scores file byte for byte."""
-    run = demo_local_run / "results" / "runs" / "demo" / "tiny-gpt2-prefix-s1"
+    run = demo_local_run / "results" / "runs" / "smoke" / "tiny-gpt2-prefix-s1"
     files = [run / "trained.safetensors", run / "predictions" / "test.txt", run / "scores" / "test.json"]
     before = {path: path.read_bytes() for path in files}
     result = run_snakemake(demo_local_run, "--workflow-profile", "profiles/ci", "--configfile",
-                           "config/demo.yaml", "--forcerun", str((run / "run.json").relative_to(demo_local_run)))
+                           "config/smoke.yaml", "--forcerun", str((run / "run.json").relative_to(demo_local_run)))
     assert result.returncode == 0, failure_report(result)
     assert "train_run" in result.stdout + result.stderr, failure_report(result)  # it really retrained
     for path, content in before.items():

@@ -15,12 +15,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from test_workflow_demo import copy_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
@@ -47,10 +49,21 @@ def conda_files() -> dict[str, Path]:
     return out
 
 
-def snakemake(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
+_WORKDIR: list[Path] = []
+
+
+def workflow_copy() -> Path:
+    """One temporary copy of the workflow for this module's Snakemake calls: a dry run in the
+    repository would see (and lock) the user's own results/ and .snakemake/."""
+    if not _WORKDIR:
+        _WORKDIR.append(copy_workflow(Path(tempfile.mkdtemp(prefix="prefix-bench-static-"))))
+    return _WORKDIR[0]
+
+
+def snakemake(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_WAIT_POLICY="PASSIVE")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd or workflow_copy(), env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -194,7 +207,7 @@ def test_dry_run_paper_config_default_profile():
 
 
 def test_dry_run_demo_asks_for_no_gpu():
-    result = snakemake("-n", "--workflow-profile", "profiles/ci", "--configfile", "config/demo.yaml")
+    result = snakemake("-n", "--workflow-profile", "profiles/ci", "--configfile", "config/smoke.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = _jobs(result.stdout)
     for rule in GPU_RULES:
