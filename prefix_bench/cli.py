@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "report-figure": "prefix_bench.report",
     "report-summary": "prefix_bench.report",
     "report-specs": "prefix_bench.report",
+    "check-scores": "prefix_bench.report.floors",
     "with-device": "prefix_bench.devices",  # GPU slot wrapper used by the train/generate rules
     "bench": "prefix_bench.bench",
 }
