@@ -1,7 +1,7 @@
 # prefix_bench: Prefix-Tuning (Li & Liang, ACL 2021) regenerated end to end.
 #   snakemake --cores all --configfile config/demo.yaml        (offline CPU demo, minutes)
 #   snakemake --workflow-profile profiles/local-gpu --sdm conda --resources gpu=N   (the paper, GPUs)
-#   snakemake --workflow-profile profiles/slurm --sdm conda        (the paper on SLURM: docs/cluster.md)
+#   snakemake --workflow-profile profiles/slurm --sdm conda        (the paper on SLURM: README, Running on a cluster)
 # The Snakefile only includes the stage rules and defines the targets.
 
 

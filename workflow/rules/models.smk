@@ -19,7 +19,9 @@ rule build_model:
         runtime=10,
     params:
         builtin=lambda wc: config["models"][wc.model]["builtin"],
-        data=lambda wc, input: f"--train-jsonl {input.train}" if "train" in input.keys() else "",
+        data=lambda wc, input: (
+            f"--train-jsonl {input.train}" if "train" in input.keys() else ""
+        ),
     shell:
         "prefix-bench build-model --name {params.builtin} {params.data} "
         "--out results/models/{wildcards.model} > {log} 2>&1"
