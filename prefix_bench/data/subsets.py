@@ -82,20 +82,23 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
         chosen["dev"] = select(read_jsonl(prepared_dir / "dev.jsonl"), round(DEV_RATIO * size),
                                seed)
 
+    # the fixed test subset, selected once (same units for every seed)
+    kept_test = None
+    if test_size is not None and (prepared_dir / "test.eval.jsonl").is_file():
+        kept_test = select_test_units(read_jsonl(prepared_dir / "test.eval.jsonl"), test_size)
+
     counts, outputs = dict(parent["counts"]), {}
     for split in parent["splits"]:
         for name in (f"{split}.jsonl", f"{split}.eval.jsonl"):
             if not (prepared_dir / name).is_file():
                 continue
-            if split == "test" and test_size is not None:
-                rows = read_jsonl(prepared_dir / name)
+            if split == "test" and kept_test is not None:
                 if name == "test.eval.jsonl":
-                    rows = select_test_units(rows, test_size)
-                    test_ids = {u["id"] for u in rows}
+                    write_jsonl(out_dir / name, kept_test)
                 else:  # test pairs of the kept units (pair ids are "<unit id>#<k>")
-                    test_ids = {u["id"] for u in select_test_units(read_jsonl(prepared_dir / "test.eval.jsonl"), test_size)}
-                    rows = [r for r in rows if r["id"].rsplit("#", 1)[0] in test_ids]
-                write_jsonl(out_dir / name, rows)
+                    ids = {u["id"] for u in kept_test}
+                    write_jsonl(out_dir / name, [r for r in read_jsonl(prepared_dir / name)
+                                                 if r["id"].rsplit("#", 1)[0] in ids])
             elif split in chosen and name == f"{split}.jsonl":
                 write_jsonl(out_dir / name, chosen[split])
             elif split in chosen:  # eval units of the sampled dev pairs, official order
@@ -106,10 +109,9 @@ def make_subset(prepared_dir: Path, out_dir: Path, size: int | None = None,
                 with atomic_path(out_dir / name) as tmp:
                     shutil.copyfile(prepared_dir / name, tmp)
             outputs[name] = sha256_file(out_dir / name)
-        if split == "test" and test_size is not None and (out_dir / "test.eval.jsonl").is_file():
-            kept = read_jsonl(out_dir / "test.eval.jsonl")
-            counts[split] = dict(counts.get(split, {}), units=len(kept),
-                                 refs=sum(len(u["references"]) for u in kept))
+        if split == "test" and kept_test is not None:
+            counts[split] = dict(counts.get(split, {}), units=len(kept_test),
+                                 refs=sum(len(u["references"]) for u in kept_test))
             if (out_dir / "test.jsonl").is_file():
                 counts[split]["pairs"] = len(read_jsonl(out_dir / "test.jsonl"))
         if split in chosen:
