@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "check-scores": "prefix_bench.report.floors",
     "with-device": "prefix_bench.devices",  # GPU slot wrapper used by the train/generate rules
     "bench": "prefix_bench.bench",
+    "gpu-check": "prefix_bench.bench.gpu_check",
 }
 
 

@@ -182,6 +182,35 @@ def head_chunk(device: torch.device) -> int | None:
     return HEAD_CHUNK_CPU if device.type == "cpu" else None
 
 
+def autocast(device: torch.device):
+    """The training precision context: bf16 autocast on CUDA, full fp32 on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptions,
+                  device: torch.device) -> torch.Tensor:
+    """The training loss of one batch as the pipeline computes it (forward under the training
+    precision, target-only LM head when on); no host synchronisation. The trainer, the bench
+    and the GPU check all call this, so a change here reaches each of them."""
+    # Target-only LM head: decoder-only sequences carry source positions that need no logits.
+    target_only = opts.target_only_head and fmt.shift_labels
+    heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device)) if target_only
+             else contextlib.nullcontext())
+    with autocast(device), heads:
+        logits = fmt.forward(method, batch)
+    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels)
+
+
+def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+           grad_clip: float) -> None:
+    """Backward, gradient clipping (paper: max norm 1.0) and one optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+
+
 def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) -> dict:
     """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record."""
     started = dt.datetime.now(dt.timezone.utc)
@@ -238,7 +267,6 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
                          "tokens_seen": tokens_seen, "method": spec.method, "model": spec.model})
 
     method.train()
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
                     disable=None, mininterval=5)
     train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
@@ -252,23 +280,13 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
                                     opts.length_buckets, opts.seed, epoch)
         chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
         batch = fmt.collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
-        # Target-only LM head: decoder-only sequences carry source positions that need no logits.
-        target_only = opts.target_only_head and fmt.shift_labels
-        heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device)) if target_only
-                 else contextlib.nullcontext())
-        with amp, heads:
-            logits = fmt.forward(method, batch)
-        loss = sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels)
+        loss = loss_of_batch(method, fmt, batch, opts, device)
         if not torch.isfinite(loss):
             raise PrefixBenchError(
                 f"loss is {loss.item()} at step {step} of {spec.run_id}; training stopped, last good "
                 f"checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if opts.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, opts.grad_clip)
-        optimizer.step()
+        update(loss, optimizer, params, opts.grad_clip)
         scheduler.step()
         step += 1
         tokens_seen += int(batch["attention_mask"].sum())

@@ -14,7 +14,6 @@ Contenders (each a fresh model of the same shape, same batches, AdamW lr 5e-5, c
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 from pathlib import Path
 
@@ -35,10 +34,10 @@ LR = 5e-5
 def contender(kind: str, s, device: torch.device, eos: int):
     """A fresh model for `kind`; returns (one optimizer step on a batch, trainable parameter count)."""
     from ..methods import build_method
-    from ..train import build_optimizer, head_chunk, lm_head_at_targets, prepare_lm, sequence_loss
+    from ..models.formatting import text_format
+    from ..train import autocast, build_optimizer, loss_of_batch, prepare_lm, update
 
     lm = build_lm(s, device, eos)
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     if kind.startswith("peft"):
         from peft import PrefixTuningConfig, get_peft_model
 
@@ -49,7 +48,7 @@ def contender(kind: str, s, device: torch.device, eos: int):
         opts = TrainOptions(**PLAIN, lr=LR)
 
         def loss_of(b):
-            with amp():
+            with autocast(device):
                 return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
     else:
         opts = TrainOptions(lr=LR) if kind in OURS else TrainOptions(**PLAIN, lr=LR)
@@ -57,22 +56,15 @@ def contender(kind: str, s, device: torch.device, eos: int):
         name = "prefix" if kind.startswith("prefix") else "finetune"
         options = {"length": s.prefix_length, "mid_dim": s.mid_dim} if name == "prefix" else {}
         model = build_method(name, lm, options).to(device).train()
-        chunk = head_chunk(device)
+        fmt = text_format(lm)
 
-        def loss_of(b):
-            heads = lm_head_at_targets(lm, b["labels"], chunk) if opts.target_only_head else contextlib.nullcontext()
-            with amp(), heads:
-                logits = model(b["input_ids"], b["attention_mask"])
-            return sequence_loss(logits, b["labels"], model.objective)
+        def loss_of(b):  # the trainer's own loss (train.loss_of_batch)
+            return loss_of_batch(model, fmt, b, opts, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, opts)
 
-    def step(b):
-        loss = loss_of(b)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+    def step(b):  # the trainer's own update (train.update)
+        update(loss_of(b), optimizer, params, 1.0)
 
     return step, sum(p.numel() for p in params)
 

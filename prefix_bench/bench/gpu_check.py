@@ -1,0 +1,583 @@
+"""The GPU check: the figures a GPU user needs, in one command of a few minutes.
+
+Command: `prefix-bench gpu-check --out results/bench/gpu.json` (on a machine with one GPU);
+`--smoke` runs the same code on the CPU at toy sizes in seconds (the test suite does this, so the
+check is known to work before a GPU is at hand).
+
+What it measures, on GPT-2 medium's shape (24 layers, d 1024, vocab 50257; random weights: the
+speed of a step does not depend on the weights) and synthetic E2E-sized pairs (source and target
+8-32 tokens each):
+- the machine's bf16 matmul ceiling (8192^3 products, CUDA-event timed);
+- training steps through the trainer's own code (`train.loss_of_batch` + `train.update`) at the
+  paper's E2E batch (5) and a GPU-sized batch (64): step time by CUDA events over many steps (no
+  host clock in the loop), FLOPs counted once on a separate untimed step (the counter's Python
+  overhead never enters a timing), fraction of the datasheet and of the measured bf16 peak, peak
+  memory. Contenders: prefix-tuning as the pipeline runs today (fp32 LM under bf16 autocast);
+  the same with the frozen LM held in bf16 (trained parameters stay fp32); full fine-tuning
+  (pipeline defaults: fused AdamW, fp32 master weights, autocast); PEFT prefix-tuning (autocast);
+- packing: K prefix runs of batch 5 in one step over one frozen LM (`methods/prefix/packed.py`)
+  against the same K steps one after another;
+- decoding: our batched beam search (beam 5, 100 new tokens) against `generate` batched, one
+  source at a time (the paper's protocol) and PEFT without cache, each warmed up first, in the
+  pipeline's decoding precision (bf16 autocast); identity of our tokens with one-at-a-time decoding
+  checked on every source in fp32 (random weights give near-uniform logits, so a bf16 tie can
+  flip a token: the bf16 agreement is reported, not required).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from ..atomic import write_json
+from ..errors import PrefixBenchError
+
+log = logging.getLogger(__name__)
+
+# Dense bf16 tensor-core peak by the vendors' datasheets (FLOP/s), for the MFU figure.
+DATASHEET_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+GPT2_MEDIUM = dict(n_layer=24, n_embd=1024, n_head=16)
+BART_LARGE = dict(d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16,
+                  decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096)
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    device: str = "cuda"
+    shape: dict = field(default_factory=lambda: dict(GPT2_MEDIUM))
+    vocab: int = 50257
+    min_tokens: int = 8
+    max_tokens: int = 32  # per source and per target
+    train_batches: tuple[int, ...] = (10, 64)  # the paper's E2E batch (Table 6); a GPU-sized one
+    # XSum on BART-large (85% of the paper grid's FLOPs): paper batch 14, prefix 100, MLP 800;
+    # articles cut at 512 tokens, summaries 20-60
+    bart_shape: dict = field(default_factory=lambda: dict(BART_LARGE))
+    bart_vocab: int = 50265
+    xsum_batch: int = 14
+    xsum_source_tokens: int = 512
+    xsum_target_tokens: tuple[int, int] = (20, 60)
+    xsum_prefix_length: int = 100
+    xsum_mid_dim: int = 800
+    warmup_steps: int = 3
+    timed_steps: int = 20
+    prefix_length: int = 10
+    mid_dim: int = 512
+    packed_runs: int = 8
+    decode_sources: int = 32
+    one_at_a_time_sources: int = 8
+    peft_sources: int = 4
+    num_beams: int = 5
+    max_new_tokens: int = 100
+    matmul_size: int = 8192
+
+    @classmethod
+    def smoke(cls) -> "CheckSettings":
+        """Toy sizes on the CPU: the same code paths in seconds."""
+        return cls(device="cpu", shape=dict(n_layer=2, n_embd=64, n_head=4), vocab=512, train_batches=(2, 4),
+                   bart_shape=dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                   decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128),
+                   bart_vocab=512, xsum_batch=2, xsum_source_tokens=24, xsum_target_tokens=(4, 8),
+                   xsum_prefix_length=3, xsum_mid_dim=16,
+                   warmup_steps=1, timed_steps=2, prefix_length=3, mid_dim=16, packed_runs=2, decode_sources=4,
+                   one_at_a_time_sources=4, peft_sources=2, max_new_tokens=6, matmul_size=256)
+
+
+# --- clocks ----------------------------------------------------------------------------------
+class Timer:
+    """Elapsed seconds of the work queued inside `with`: CUDA events on a GPU (no host clock
+    around asynchronous kernels), the host clock on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.seconds = device, 0.0
+
+    def __enter__(self) -> "Timer":
+        if self.device.type == "cuda":
+            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.end.record()
+            self.end.synchronize()
+            self.seconds = self.start.elapsed_time(self.end) / 1000
+        else:
+            self.seconds = time.perf_counter() - self.t0
+
+
+def matmul_ceiling(s: CheckSettings, device: torch.device) -> dict:
+    """Median FLOP/s of large square matmuls (bf16 on a GPU, fp32 on the CPU), random data."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n = s.matmul_size
+    pairs = [(torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype))
+             for _ in range(2)]  # two input sets, alternated
+    for a, b in pairs * 2:
+        torch.mm(a, b)
+    rates = []
+    for i in range(10):
+        a, b = pairs[i % 2]
+        with Timer(device) as t:
+            torch.mm(a, b)
+        rates.append(2 * n**3 / t.seconds)
+    return {"dtype": str(dtype).removeprefix("torch."), "n": n, "flops_per_s": statistics.median(rates)}
+
+
+def count_flops(fn) -> int:
+    """FLOPs (matmuls and attention, as torch counts them) of one call, on an untimed run."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .measure import _count_cpu_attention
+
+    _count_cpu_attention()
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+# --- inputs ----------------------------------------------------------------------------------
+def synthetic_pairs(s: CheckSettings, n: int, seed: int):
+    """E2E-sized pairs of random tokens: source + EOS + target + EOS, loss on the target."""
+    from ..models.formatting import IGNORE, Encoded
+
+    g = torch.Generator().manual_seed(seed)
+    eos = s.vocab - 1
+    out = []
+    for _ in range(n):
+        src_len, tgt_len = torch.randint(s.min_tokens, s.max_tokens + 1, (2,), generator=g).tolist()
+        src = torch.randint(0, eos, (src_len,), generator=g).tolist()
+        tgt = torch.randint(0, eos, (tgt_len,), generator=g).tolist()
+        out.append(Encoded(src + [eos] + tgt + [eos], [IGNORE] * (src_len + 1) + tgt + [eos]))
+    return out
+
+
+def synthetic_prompts(s: CheckSettings, n: int, seed: int) -> list[list[int]]:
+    """The sources of `synthetic_pairs` as decoding prompts (source + EOS separator)."""
+    from ..models.formatting import IGNORE
+
+    return [e.input_ids[: e.labels.count(IGNORE)] for e in synthetic_pairs(s, n, seed)]
+
+
+def build_lm(s: CheckSettings, device: torch.device, dtype: torch.dtype = torch.float32):
+    """GPT-2 of the check's shape with random weights, created directly on the device."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    eos = s.vocab - 1
+    config = GPT2Config(vocab_size=s.vocab, n_positions=1024, bos_token_id=eos, eos_token_id=eos,
+                        pad_token_id=eos, **s.shape)
+    torch.manual_seed(0)
+    with torch.device(device):
+        lm = GPT2LMHeadModel(config)
+    return lm.to(device=device, dtype=dtype)
+
+
+def reset_peak(device: torch.device) -> None:
+    gc.collect()  # the previous contender's model and optimizer state
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+# --- training --------------------------------------------------------------------------------
+TRAIN_CONTENDERS = {
+    "prefix": "ours prefix, pipeline defaults (fp32 LM, bf16 autocast)",
+    "prefix_lm_bf16": "ours prefix, frozen LM held in bf16 (prefix fp32)",
+    "finetune": "ours full fine-tuning, pipeline defaults (fused AdamW)",
+    "peft_prefix": "PEFT prefix-tuning, eval mode, bf16 autocast",
+}
+
+
+def train_step_fn(kind: str, s: CheckSettings, device: torch.device):
+    """(step(batch), trainable parameter count) for one contender, on a fresh LM."""
+    from ..config import TrainOptions
+    from ..methods import build_method
+    from ..models.formatting import text_format
+    from ..train import autocast, build_optimizer, loss_of_batch, prepare_lm, update
+
+    lm = build_lm(s, device, torch.bfloat16 if kind == "prefix_lm_bf16" else torch.float32)
+    opts = TrainOptions(lr=5e-5)
+    if kind == "peft_prefix":
+        from peft import PrefixTuningConfig, get_peft_model
+
+        model = get_peft_model(lm, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length,
+                                                      prefix_projection=True, encoder_hidden_size=s.mid_dim)).eval()
+
+        def loss_of(b):
+            with autocast(device):
+                return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
+    else:
+        prepare_lm(lm, opts)
+        options = {"length": s.prefix_length, "mid_dim": s.mid_dim} if kind.startswith("prefix") else {}
+        model = build_method("prefix" if kind.startswith("prefix") else "finetune", lm, options).to(device).train()
+        fmt = text_format(lm)
+
+        def loss_of(b):
+            return loss_of_batch(model, fmt, b, opts, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, opts)
+    return (lambda b: update(loss_of(b), optimizer, params, 1.0)), sum(p.numel() for p in params)
+
+
+def batches_for(s: CheckSettings, batch_size: int, device: torch.device, seed: int) -> list[dict]:
+    from ..models.formatting import collate
+
+    n = s.warmup_steps + s.timed_steps + 1
+    pairs = synthetic_pairs(s, n * batch_size, seed)
+    return [collate(pairs[i * batch_size : (i + 1) * batch_size], s.vocab - 1, device) for i in range(n)]
+
+
+def time_training(step, batches: list[dict], s: CheckSettings, device: torch.device) -> dict:
+    """Warm-up steps, one untimed FLOP-counted step, then `timed_steps` steps in one event pair."""
+    for b in batches[: s.warmup_steps]:
+        step(b)
+    flops = count_flops(lambda: step(batches[s.warmup_steps]))
+    timed = batches[s.warmup_steps + 1 :]
+    with Timer(device) as t:
+        for b in timed:
+            step(b)
+    step_s = t.seconds / len(timed)
+    tokens = sum(int(b["attention_mask"].sum()) for b in timed) / len(timed)
+    return {"step_ms": step_s * 1000, "flops_per_step": flops, "tokens_per_s": tokens / step_s,
+            "achieved_flops_per_s": flops / step_s}
+
+
+def check_training(s: CheckSettings, device: torch.device, peak: float, datasheet: float | None) -> dict:
+    out = {}
+    for batch_size in s.train_batches:
+        batches = batches_for(s, batch_size, device, seed=batch_size)
+        for kind in TRAIN_CONTENDERS:
+            reset_peak(device)
+            try:
+                step, trainable = train_step_fn(kind, s, device)
+                r = time_training(step, batches, s, device)
+            except Exception as err:  # noqa: BLE001 - one contender (say, out of memory) spares the rest
+                log.exception("gpu-check: training %s at batch %d failed", kind, batch_size)
+                out[f"{kind}@{batch_size}"] = {"error": f"{type(err).__name__}: {err}"}
+                continue
+            finally:
+                step = None
+            r.update(trainable=trainable, peak_mb=peak_mb(device),
+                     fraction_of_measured_peak=r["achieved_flops_per_s"] / peak,
+                     mfu_datasheet=r["achieved_flops_per_s"] / datasheet if datasheet else None)
+            out[f"{kind}@{batch_size}"] = r
+    return out
+
+
+BART_CONTENDERS = {"prefix_bart": "ours prefix (3 sites), BART-large, XSum shape",
+                   "finetune": "ours full fine-tuning, BART-large, XSum shape"}
+
+
+def check_training_bart(s: CheckSettings, device: torch.device, peak: float, datasheet: float | None) -> dict:
+    """The paper grid's dominant cost: XSum steps on BART-large's shape (random weights)."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from ..config import TrainOptions
+    from ..methods import build_method
+    from ..models.formatting import Encoded, text_format
+    from ..train import build_optimizer, loss_of_batch, prepare_lm, update
+
+    eos = s.bart_vocab - 1
+    g = torch.Generator().manual_seed(3)
+    n = s.warmup_steps + s.timed_steps + 1
+    pairs = [Encoded(torch.randint(0, eos, (s.xsum_source_tokens - 1,), generator=g).tolist() + [eos],
+                     torch.randint(0, eos, (int(torch.randint(*s.xsum_target_tokens, (1,), generator=g)),),
+                                   generator=g).tolist() + [eos])
+             for _ in range(n * s.xsum_batch)]
+    out = {}
+    for kind in BART_CONTENDERS:
+        reset_peak(device)
+        key = f"{kind}@xsum{s.xsum_batch}"
+        try:
+            config = BartConfig(vocab_size=s.bart_vocab, max_position_embeddings=1024, bos_token_id=eos,
+                                eos_token_id=eos, pad_token_id=eos, decoder_start_token_id=eos,
+                                forced_eos_token_id=None, **s.bart_shape)
+            torch.manual_seed(0)
+            with torch.device(device):
+                lm = BartForConditionalGeneration(config)
+            opts = TrainOptions(lr=5e-5)
+            prepare_lm(lm, opts)
+            options = {"length": s.xsum_prefix_length, "mid_dim": s.xsum_mid_dim} if kind == "prefix_bart" else {}
+            method = build_method(kind, lm, options).to(device).train()
+            fmt = text_format(lm)
+            params = [p for p in method.parameters() if p.requires_grad]
+            optimizer = build_optimizer(params, opts)
+            batches = [fmt.collate(pairs[i * s.xsum_batch : (i + 1) * s.xsum_batch], eos, device) for i in range(n)]
+            r = time_training(lambda b: update(loss_of_batch(method, fmt, b, opts, device), optimizer, params, 1.0),
+                              batches, s, device)
+        except Exception as err:  # noqa: BLE001 - one contender (say, out of memory) spares the rest
+            log.exception("gpu-check: training %s failed", key)
+            out[key] = {"error": f"{type(err).__name__}: {err}"}
+            continue
+        finally:
+            lm = method = optimizer = None
+        r.update(trainable=sum(p.numel() for p in params), peak_mb=peak_mb(device),
+                 fraction_of_measured_peak=r["achieved_flops_per_s"] / peak,
+                 mfu_datasheet=r["achieved_flops_per_s"] / datasheet if datasheet else None)
+        out[key] = r
+    return out
+
+
+def check_packing(s: CheckSettings, device: torch.device, separate_step_ms: float, batch_size: int) -> dict:
+    """K prefix runs of `batch_size` packed into one step, against K separate steps."""
+    from ..config import TrainOptions
+    from ..methods import build_method
+    from ..methods.prefix.packed import PackedPrefixes, packed_update, per_run_losses
+    from ..train import autocast, head_chunk, lm_head_at_targets, prepare_lm
+
+    k = s.packed_runs
+    lm = build_lm(s, device)
+    opts = TrainOptions(lr=5e-5)
+    prepare_lm(lm, opts)
+    runs = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        runs.append(build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).train())
+    packed = PackedPrefixes(runs)
+    groups = packed.run_parameters()
+    optimizer = torch.optim.AdamW([{"params": g} for g in groups], lr=opts.lr, fused=device.type == "cuda" or None)
+    rows = [batch_size] * k
+
+    def step(b):  # as `train.loss_of_batch`: autocast, target-only LM head
+        with autocast(device), lm_head_at_targets(lm, b["labels"], head_chunk(device)):
+            logits = packed(b["input_ids"], b["attention_mask"], rows)
+        packed_update(per_run_losses(logits, b["labels"], rows, packed.objective), optimizer, groups, 1.0)
+
+    reset_peak(device)
+    r = time_training(step, batches_for(s, batch_size * k, device, seed=1000), s, device)
+    r.update(runs=k, rows_per_run=batch_size, peak_mb=peak_mb(device), separate_steps_ms=k * separate_step_ms,
+             speedup_vs_separate=k * separate_step_ms / r["step_ms"])
+    return r
+
+
+# --- decoding --------------------------------------------------------------------------------
+def check_decoding(s: CheckSettings, device: torch.device) -> dict:
+    from peft import PrefixTuningConfig, get_peft_model
+
+    from ..config import GenerateOptions
+    from ..generate import decode_prompts
+    from ..methods import build_method
+    from ..models.speedups import fuse_gelu
+
+    eos = pad = s.vocab - 1
+    lm = build_lm(s, device).eval()
+    fuse_gelu(lm)  # as `generate` loads a run
+    torch.manual_seed(1)
+    method = build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).eval()
+    prompts = synthetic_prompts(s, s.decode_sources, seed=7)
+    ours = GenerateOptions(num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, batch_size=len(prompts))
+    hf = replace(ours, beam_search="hf")
+    single = replace(hf, batch_size=1)
+
+    def decode(opts: GenerateOptions, ps: list[list[int]]) -> tuple[float, list[list[int]]]:
+        with Timer(device) as t:
+            out = decode_prompts(method, ps, opts, pad, eos, None, device)
+        return len(ps) / t.seconds, out
+
+    for opts in (ours, hf, single):  # warm-up: CUDA context, kernels, allocator, for every decoder
+        decode(replace(opts, max_new_tokens=4), prompts[:2])
+    rate_ours, tokens_ours = decode(ours, prompts)
+    rate_hf, _ = decode(hf, prompts)
+    one = prompts[: s.one_at_a_time_sources]
+    rate_single, tokens_single = decode(single, one)
+
+    # Identity on every source in fp32 (the search itself, free of bf16 rounding).
+    _, fp32_ours = decode(replace(ours, bf16=False), prompts)
+    _, fp32_single = decode(replace(single, bf16=False), prompts)
+    same = [a == b for a, b in zip(fp32_ours, fp32_single)]
+
+    # PEFT wraps the LM (prompt learning leaves the LM's own modules as they are).
+    peft_model = get_peft_model(lm, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length,
+                                                       prefix_projection=True, encoder_hidden_size=s.mid_dim)).eval()
+    few = sorted(prompts[: s.peft_sources], key=len)
+    width = max(map(len, few))
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in few], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in few], device=device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+    def peft_generate(n_new: int):
+        with torch.no_grad(), amp:
+            peft_model.generate(input_ids=ids, attention_mask=mask, use_cache=False, num_beams=s.num_beams,
+                                max_new_tokens=n_new, do_sample=False, early_stopping=False,
+                                pad_token_id=pad, eos_token_id=eos)
+
+    peft_generate(2)
+    with Timer(device) as t:
+        peft_generate(s.max_new_tokens)
+    rate_peft = len(few) / t.seconds
+    return {
+        "sources": len(prompts), "num_beams": s.num_beams, "max_new_tokens": s.max_new_tokens,
+        "ours_batched_sources_per_s": rate_ours, "hf_batched_sources_per_s": rate_hf,
+        "one_at_a_time_sources_per_s": rate_single, "peft_nocache_sources_per_s": rate_peft,
+        "one_at_a_time_sources": len(one), "peft_sources": len(few),
+        "speedup_vs_one_at_a_time": rate_ours / rate_single, "speedup_vs_hf_batched": rate_ours / rate_hf,
+        "speedup_vs_peft_nocache": rate_ours / rate_peft,
+        "fp32_identical_sources": sum(same), "fp32_first_mismatch": next((i for i, x in enumerate(same) if not x), None),
+        "bf16_agreeing_sources": sum(a == b for a, b in zip(tokens_ours, tokens_single)),
+        "mean_new_tokens": statistics.mean(len(x) for x in tokens_ours),
+    }
+
+
+# --- the pipeline's own stages on the device ------------------------------------------------
+def check_pipeline(s: CheckSettings, work: Path) -> dict:
+    """`train_run` and `generate_split` end to end on the device (a tiny GPT-2 on the bundled E2E
+    sample, prefix-tuning and fine-tuning): the code path every GPU job takes runs there."""
+    import json
+
+    from ..config import GenerateOptions, RunSpec, TrainOptions
+    from ..data import prepare_dataset
+    from ..generate import generate_split
+    from ..models.tiny import build_tiny
+    from ..train import train_run
+    from .inputs import DEMO_DATA
+
+    data, model = work / "data", work / "model"
+    prepare_dataset("e2e", data, source_dir=DEMO_DATA)
+    rows = [json.loads(line) for line in (data / "train.jsonl").open(encoding="utf-8")]
+    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], model)
+    out = {}
+    for method, options in (("prefix", {"length": 5}), ("finetune", {})):
+        spec = RunSpec(run_id=f"gpu-check-{method}", experiment="gpu-check", dataset="e2e", model="tiny-gpt2",
+                       model_path=str(model), method=method, method_options=options,
+                       train=TrainOptions(device=s.device, max_steps=30, batch_size=5, lr=1e-3, log_every=10),
+                       generate=GenerateOptions(max_new_tokens=20))
+        run_dir = work / spec.run_id
+        t0 = time.perf_counter()
+        record = train_run(spec, data, run_dir)
+        train_s = time.perf_counter() - t0
+        decoded = generate_split(run_dir, data / "test.eval.jsonl", run_dir / "test.txt")
+        out[method] = {"device": record["device"], "steps": record["training"]["steps"],
+                       "final_loss": record["training"]["final_loss"], "dev_loss": record["training"]["dev_loss"],
+                       "train_seconds": train_s, "units_decoded": decoded["units"],
+                       "empty_outputs": decoded["empty_outputs"], "decode_seconds": decoded["seconds"],
+                       "first_output": (run_dir / "test.txt").read_text(encoding="utf-8").splitlines()[0]}
+    return out
+
+
+# --- the whole check -------------------------------------------------------------------------
+def run_check(s: CheckSettings, out: Path) -> dict:
+    device = torch.device(s.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PrefixBenchError("gpu-check: no GPU is visible; run it on a GPU machine, or --smoke on the CPU")
+    t0 = time.perf_counter()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    datasheet = next((v for k, v in DATASHEET_BF16.items() if k in name), None) if device.type == "cuda" else None
+    import transformers
+
+    result = {"settings": asdict(s), "machine": {"device": name, "torch": torch.__version__,
+                                                 "transformers": transformers.__version__,
+                                                 "datasheet_bf16_flops_per_s": datasheet},
+              "data": "synthetic token pairs (random ids, E2E-sized); random-weight GPT-2 of the stated shape"}
+    failed = []
+
+    def section(name: str, measure) -> None:
+        """Run one part; a failure is recorded (and fails the command at the end) without losing the
+        figures of the other parts: on a borrowed GPU every figure counts. JSON written after each."""
+        try:
+            result[name] = measure()
+        except Exception as err:  # noqa: BLE001 - recorded in the JSON, logged with its traceback, exit 1
+            log.exception("gpu-check: %s failed", name)
+            result[name] = {"error": f"{type(err).__name__}: {err}"}
+            failed.append(name)
+        result["check_seconds"] = time.perf_counter() - t0
+        write_json(out, result)
+
+    section("matmul", lambda: matmul_ceiling(s, device))
+    peak = result["matmul"].get("flops_per_s") or float("nan")
+    section("train", lambda: check_training(s, device, peak, datasheet))
+    section("train_xsum", lambda: check_training_bart(s, device, peak, datasheet))
+    small = s.train_batches[0]
+    separate = result["train"].get(f"prefix@{small}", {}).get("step_ms", float("nan"))
+    section("packing", lambda: check_packing(s, device, separate, small))
+    section("decode", lambda: check_decoding(s, device))
+
+    def pipeline() -> dict:
+        with tempfile.TemporaryDirectory(prefix="prefix-bench-gpu-check-") as tmp:
+            return check_pipeline(s, Path(tmp))
+
+    section("pipeline", pipeline)
+    failed += [f"{part}:{k}" for part in ("train", "train_xsum") if "error" not in result[part]
+               for k, v in result[part].items() if "error" in v]
+    result["failed"] = failed
+    write_json(out, result)
+    return result
+
+
+def table(r: dict) -> str:
+    """The figures as short lines; a failed part shows its error."""
+    lines = []
+
+    def part(name: str) -> dict | None:
+        if "error" in r.get(name, {}):
+            lines.append(f"{name}: FAILED {r[name]['error']}")
+            return None
+        return r.get(name)
+
+    if m := part("matmul"):
+        lines.append(f"{r['machine']['device']}: {m['dtype']} matmul {m['flops_per_s'] / 1e12:.1f} TFLOP/s measured")
+    if t := part("train"):
+        lines.append(f"{'training step':<64}{'ms':>8}{'tok/s':>10}{'MFU':>7}{'peak MB':>9}")
+        for key, v in t.items():
+            kind, batch = key.split("@")
+            label = f"{TRAIN_CONTENDERS[kind]}, batch {batch}"
+            if "error" in v:
+                lines.append(f"{label:<64} FAILED {v['error']}")
+                continue
+            mfu = v["mfu_datasheet"] if v["mfu_datasheet"] is not None else v["fraction_of_measured_peak"]
+            mb = "n/a" if v["peak_mb"] is None else f"{v['peak_mb']:.0f}"
+            lines.append(f"{label:<64}{v['step_ms']:>8.2f}{v['tokens_per_s']:>10.0f}{mfu * 100:>6.1f}%{mb:>9}")
+    if t := part("train_xsum"):
+        for key, v in t.items():
+            kind, batch = key.split("@")
+            label = f"{BART_CONTENDERS[kind]}, batch {batch.removeprefix('xsum')}"
+            if "error" in v:
+                lines.append(f"{label:<64} FAILED {v['error']}")
+                continue
+            mfu = v["mfu_datasheet"] if v["mfu_datasheet"] is not None else v["fraction_of_measured_peak"]
+            mb = "n/a" if v["peak_mb"] is None else f"{v['peak_mb']:.0f}"
+            lines.append(f"{label:<64}{v['step_ms']:>8.2f}{v['tokens_per_s']:>10.0f}{mfu * 100:>6.1f}%{mb:>9}")
+    if p := part("packing"):
+        lines.append(f"packing {p['runs']} prefix runs x batch {p['rows_per_run']}: {p['step_ms']:.2f} ms a step vs "
+                     f"{p['separate_steps_ms']:.2f} ms separately ({p['speedup_vs_separate']:.2f}x)")
+    if d := part("decode"):
+        lines.append(f"decoding sources/s: ours {d['ours_batched_sources_per_s']:.2f}, generate batched "
+                     f"{d['hf_batched_sources_per_s']:.2f}, one at a time {d['one_at_a_time_sources_per_s']:.2f}, "
+                     f"PEFT no cache {d['peft_nocache_sources_per_s']:.2f}")
+        lines.append(f"identical to one-at-a-time in fp32: {d['fp32_identical_sources']}/{d['sources']} sources; "
+                     f"bf16 agreement {d['bf16_agreeing_sources']}/{d['one_at_a_time_sources']}")
+    if pipe := part("pipeline"):
+        for method, v in pipe.items():
+            lines.append(f"pipeline {method} on {v['device']}: {v['steps']} steps, dev loss {v['dev_loss']:.3f}, "
+                         f"{v['units_decoded']} units decoded ({v['empty_outputs']} empty)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    s = CheckSettings.smoke() if args.smoke else CheckSettings()
+    result = run_check(s, Path(args.out))
+    print(table(result))
+    if result["failed"]:
+        raise PrefixBenchError(f"parts failed: {', '.join(result['failed'])} (tracebacks above; figures of "
+                               f"the other parts in {args.out})")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gpu-check", help="GPU figures: training MFU, packing, decoding speed and identity",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="JSON file for the figures")
+    p.add_argument("--smoke", action="store_true", help="toy sizes on the CPU (seconds): checks the code path")
+    p.set_defaults(func=run)
