@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -98,6 +99,24 @@ class GenerateOptions:
     #: GPT-2's "gelu_new" as PyTorch's fused tanh-GELU kernel (as train.fused_gelu)
     fused_gelu: bool = True
 
+    def validate(self, where: str) -> None:
+        """Checked when the config loads, so a bad decoding setting fails before any training."""
+        for name in ("num_beams", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise PrefixBenchError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("min_new_tokens", "no_repeat_ngram_size"):
+            if getattr(self, name) < 0:
+                raise PrefixBenchError(f"{where}.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.min_new_tokens > self.max_new_tokens:
+            raise PrefixBenchError(f"{where}.min_new_tokens ({self.min_new_tokens}) exceeds max_new_tokens "
+                                   f"({self.max_new_tokens})")
+        if not math.isfinite(self.length_penalty):
+            raise PrefixBenchError(f"{where}.length_penalty: must be a finite number, got {self.length_penalty}")
+
+    def identity(self) -> str:
+        """The decoding identity under a run: a change re-runs decoding and scoring, not training."""
+        return hashlib.sha256(json.dumps(to_dict(self), sort_keys=True).encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -131,9 +150,18 @@ class RunSpec:
         d["method_options"] = to_dict(self.method_config())  # effective, defaults filled in
         return d
 
-    def config_hash(self) -> str:
-        """Hash of the effective settings (run id excluded): same hash, same numbers expected."""
+    def training_dict(self) -> dict:
+        """The spec without its decoding settings: what the train stage gets and records. Decoding
+        reads the weights, never changes them, so it has its own identity (`GenerateOptions.identity`)
+        and a decoding change re-runs only decoding and scoring."""
         d = self.to_dict()
+        d.pop("generate")
+        return d
+
+    def config_hash(self) -> str:
+        """The training identity: a hash of every setting that can change the trained weights
+        (names and decoding settings excluded). Same hash, same weights expected."""
+        d = self.training_dict()
         d.pop("run_id")
         d.pop("experiment")
         blob = json.dumps(d, sort_keys=True).encode()

@@ -6,14 +6,21 @@ Command: `prefix-bench generate --run-dir results/runs/RUN --eval-jsonl results/
 Sources are deduplicated (a scorer's units may share a source), sorted by length and decoded in
 batches with beam search (paper: beam 5, at most 100 new tokens, newlines banned, cut at the first
 EOS). By default the search is our own `decoding.beam_search` (each prompt encoded once, finished
-items leave the batch; same tokens as `transformers` `generate`, which `beam_search: hf` selects). Outputs are mapped back to the official order: one line per unit, an explicit placeholder
-for an empty output, written atomically.
+items leave the batch; same tokens as `transformers` `generate`, which `beam_search: hf` selects).
+Outputs are mapped back to the official order: one line per unit, an explicit placeholder for an
+empty output, written atomically.
+
+The decoding settings come from `--generate-json` (the workflow passes the config's current ones),
+else from the run's record. They are not part of the run's training identity: a decoding change
+re-runs this stage and scoring, never training. The `.json` beside the outputs records both
+identities (`config_hash` of the training, `decode_hash` of the decoding settings).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -33,14 +40,16 @@ from .methods import Method, build_method
 from .models import load_lm
 from .models.formatting import decode_output, newline_token_ids, text_format
 from .models.speedups import fuse_gelu
+from .options import from_dict
 from .provenance import sha256_file
 from .train import pick_device
 
 log = logging.getLogger(__name__)
 
 
-def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
-    """Rebuild a trained run from its run.json and trained.safetensors, on the run's device."""
+def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[RunSpec, Method, object, torch.device]:
+    """Rebuild a trained run from its run.json and trained.safetensors, on the run's device; the
+    returned spec carries `generate` (else the record's decoding settings)."""
     record_path, weights = run_dir / "run.json", run_dir / "trained.safetensors"
     for path in (record_path, weights):
         if not path.is_file():
@@ -50,6 +59,8 @@ def load_run(run_dir: Path) -> tuple[RunSpec, Method, object, torch.device]:
     except json.JSONDecodeError as err:
         raise PrefixBenchError(f"{record_path}: not valid JSON ({err.msg}); retrain the run") from None
     spec = parse_run_spec(record.get("spec"), str(record_path))
+    if generate is not None:
+        spec = dataclasses.replace(spec, generate=generate)
     device = pick_device(spec.train.device)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     if spec.generate.fused_gelu:
@@ -116,13 +127,14 @@ def decode_sources(method: Method, tokenizer, sources: list[str], opts: Generate
     return [decode_output(tokenizer, ids, opts.empty_placeholder) for ids in new]
 
 
-def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
-    """Decode the units of `eval_jsonl` with the run in `run_dir`; write one line per unit."""
+def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: GenerateOptions | None = None) -> dict:
+    """Decode the units of `eval_jsonl` with the run in `run_dir` under `generate` (default: the
+    run record's decoding settings); write one line per unit."""
     t0 = time.perf_counter()
     units = read_jsonl(eval_jsonl)
     if not units:
         raise PrefixBenchError(f"{eval_jsonl}: no evaluation units")
-    spec, method, tokenizer, device = load_run(run_dir)
+    spec, method, tokenizer, device = load_run(run_dir, generate)
     if spec.train.threads:  # the run's thread budget holds for decoding too
         torch.set_num_threads(spec.train.threads)
     unique = list(dict.fromkeys(u["source"] for u in units))  # dedup, first-appearance order
@@ -134,15 +146,25 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path) -> dict:
         "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
         "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
-        "config_hash": spec.config_hash(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
+        "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
         "eval_sha256": sha256_file(eval_jsonl),
     }
     write_json(out_path.with_suffix(".json"), info)
     return info
 
 
+def parse_generate_json(text: str) -> GenerateOptions:
+    """`--generate-json`: decoding settings as a JSON object, checked like the config's."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PrefixBenchError(f"--generate-json: not valid JSON ({err.msg})") from None
+    return from_dict(GenerateOptions, data, "--generate-json")
+
+
 def run(args: argparse.Namespace) -> int:
-    info = generate_split(Path(args.run_dir), Path(args.eval_jsonl), Path(args.out))
+    generate = parse_generate_json(args.generate_json) if args.generate_json else None
+    info = generate_split(Path(args.run_dir), Path(args.eval_jsonl), Path(args.out), generate)
     print(json.dumps({k: info[k] for k in ("units", "unique_sources", "empty_outputs", "seconds")}))
     return 0
 
@@ -153,4 +175,6 @@ def add_parser(sub) -> None:
     p.add_argument("--run-dir", required=True, help="trained run directory (run.json, trained.safetensors)")
     p.add_argument("--eval-jsonl", required=True, help="prepared <split>.eval.jsonl")
     p.add_argument("--out", required=True, help="output text file, one line per evaluation unit")
+    p.add_argument("--generate-json",
+                   help="decoding settings as JSON (default: those in the run record, else the paper's defaults)")
     p.set_defaults(func=run)

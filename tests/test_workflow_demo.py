@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # What a workflow run needs besides the installed package: the workflow itself, the configs,
@@ -116,3 +117,25 @@ def test_demo_rerun_from_training_gives_bit_identical_metrics(demo_local_run, tm
     for path, content in before.items():
         assert path.read_bytes() == content, f"{path} changed on rerun"
     assert json.loads((run / "run.json").read_text())["training"]["resumed_from_step"] is None
+
+
+def _dry_run_jobs(workdir: Path, edit) -> str:
+    """Dry-run the smoke DAG under a copy of its config changed by `edit`; return the output."""
+    config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    edit(config)
+    changed = workdir / "config" / "smoke-changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "-n", "--workflow-profile", "profiles/ci", "--configfile",
+                           "config/smoke-changed.yaml", timeout=300)
+    assert result.returncode == 0, failure_report(result)
+    return result.stdout + result.stderr
+
+
+def test_decoding_change_reruns_decoding_and_scoring_but_not_training(demo_local_run):
+    """Decoding has its own identity: a new beam size re-runs generate and score, never train."""
+    out = _dry_run_jobs(demo_local_run, lambda c: c["defaults"]["generate"].update(num_beams=3))
+    assert "generate_outputs" in out and "score_outputs" in out, out
+    assert "train_run" not in out, out
+    # while a training setting does retrain (the same check can fail)
+    out = _dry_run_jobs(demo_local_run, lambda c: c["defaults"]["train"].update(max_steps=150))
+    assert "train_run" in out, out

@@ -40,8 +40,14 @@ def get_run(wildcards):
 
 
 def run_spec_json(wildcards):
-    """The resolved run spec; a change to it reruns the run (params trigger)."""
-    return json.dumps(get_run(wildcards).spec.to_dict(), sort_keys=True)
+    """The run's training spec; a change to it retrains the run (params trigger). Decoding
+    settings are not in it: they reach only the generate rule (run_generate_json)."""
+    return json.dumps(get_run(wildcards).spec.training_dict(), sort_keys=True)
+
+
+def run_generate_json(wildcards):
+    """The run's decoding settings; a change re-runs decoding and scoring, not training."""
+    return json.dumps(get_run(wildcards).spec.to_dict()["generate"], sort_keys=True)
 
 
 def train_inputs(wildcards):

@@ -24,8 +24,9 @@ rule generate_outputs:
         runtime=lambda wc, attempt: 240 * attempt,
     params:
         device=run_device,
+        generate=run_generate_json,
     shell:
         "OMP_NUM_THREADS={threads} prefix-bench with-device --device {params.device} -- "
-        "prefix-bench generate "
+        "prefix-bench generate --generate-json {params.generate:q} "
         "--run-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "--eval-jsonl {input.units} --out {output.predictions} > {log} 2>&1"
