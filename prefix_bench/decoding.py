@@ -191,11 +191,16 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
         best_running = running_scores[:, :1] / ((cur_len - width) ** length_penalty)
         worst_fin = torch.where(is_fin, fin_scores.min(dim=1, keepdim=True)[0], NEG)
         improvable = improvable & (best_running > worst_fin).any(dim=-1, keepdim=True)
-        if not bool(improvable.any()) or bool(hits.all()):
+        # Every decision of this step from one device-to-host copy: on a GPU each read of a device
+        # value stalls the host until the queued work is done, so read once, not four times.
+        in_place = beam_idx == torch.arange(beam_idx.numel(), device=device)
+        any_improvable, all_hit, all_improvable, beams_in_place = torch.stack(
+            (improvable.any(), hits.all(), improvable.all(), in_place.all())).tolist()
+        if not any_improvable or all_hit:
             emit(torch.arange(b, device=device))
             break
 
-        shrink = drop_finished and not bool(improvable.all())
+        shrink = drop_finished and not all_improvable
         if shrink:
             # These items' K finished hypotheses are final: emit them and stop computing them.
             done = ~improvable[:, 0]
@@ -211,7 +216,7 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
             mask, next_pos = mask[rows], next_pos[rows]
         if shrink and inplace_cache:
             cache.batch_select_indices(beam_idx)  # drops finished rows and reorders, one gather
-        elif shrink or not torch.equal(beam_idx, torch.arange(beam_idx.numel(), device=device)):
+        elif shrink or not beams_in_place:
             if inplace_cache:
                 for layer in cache.layers:
                     layer.reorder_from(beam_idx, width)  # generated slots only

@@ -34,7 +34,14 @@ from .data.schema import read_jsonl
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm, model_provenance
-from .models.formatting import IGNORE, Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
+from .models.formatting import (  # noqa: F401 (collate re-exported)
+    IGNORE,
+    Encoded,
+    TextFormat,
+    collate,
+    target_positions,
+    text_format,
+)
 from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
 from .provenance import environment, sha256_file
 from .runtime import keep_freed_memory
@@ -50,17 +57,20 @@ def pick_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, shift: bool = True) -> torch.Tensor:
+def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, shift: bool = True,
+                  index: torch.Tensor | None = None) -> torch.Tensor:
     """Next-token loss. "sum": per-sequence sum averaged over the batch (paper's prefix runs);
     "mean": mean over all target tokens (paper's fine-tuning runs). `logits` is [B, T, V], or
-    [N, V] for the target positions only (computed under `lm_head_at_targets`)."""
+    [N, V] for the target positions only (computed under `lm_head_at_targets`; `index` = their
+    `target_positions`, computed here when not given)."""
     if logits.dim() == 2:
-        targets = labels[:, 1:] != IGNORE  # [B, T-1]: position t predicts token t+1
-        if logits.shape[0] != int(targets.sum()):
+        index = target_positions(labels) if index is None else index
+        if logits.shape[0] != index.numel():
             raise PrefixBenchError("logits do not match the target positions; the method does not "
                                    "use the LM head: set train.target_only_head: false")
-        total = torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][targets], reduction="sum")
-        return total / labels.shape[0] if objective == "sum" else total / targets.sum().clamp(min=1)
+        targets = labels.flatten().index_select(0, index + 1)  # the token each position predicts
+        total = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        return total / labels.shape[0] if objective == "sum" else total / max(1, index.numel())
     if shift:  # decoder-only: position t predicts token t + 1; encoder-decoder logits align with labels
         logits, labels = logits[:, :-1], labels[:, 1:]
     token_loss = torch.nn.functional.cross_entropy(
@@ -72,23 +82,28 @@ def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, sh
 
 
 @contextlib.contextmanager
-def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor, chunk: int | None = None):
+def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor, chunk: int | None = None,
+                       index: torch.Tensor | None = None):
     """Apply the LM head only at positions that predict a target token: logits come back [N, V].
 
     Source positions need no logits (their labels are IGNORE) and the head is the largest single
-    matmul of a GPT-2 forward (d x 50257). The hidden states are gathered [B, T, d] -> [N, d],
-    row-major like `labels[:, 1:][targets]`. With `chunk` (CPU: `HEAD_CHUNK_CPU`) a linear head is
-    computed in vocabulary slices (`models.speedups.chunked_linear`), which the CPU BLAS runs faster."""
-    rows = torch.zeros_like(labels, dtype=torch.bool)
-    rows[:, :-1] = labels[:, 1:] != IGNORE
+    matmul of a GPT-2 forward (d x 50257). The hidden states are gathered [B, T, d] -> [N, d] at
+    `index` (`target_positions(labels)`, computed here when not given), row-major. With `chunk`
+    (CPU: `HEAD_CHUNK_CPU`) a linear head is computed in vocabulary slices
+    (`models.speedups.chunked_linear`), which the CPU BLAS runs faster."""
+    index = target_positions(labels) if index is None else index
+
+    def gather(hidden: torch.Tensor) -> torch.Tensor:
+        return hidden.flatten(0, 1).index_select(0, index)
+
     head = lm.get_output_embeddings()
     if chunk and isinstance(head, torch.nn.Linear):
-        head.forward = lambda hidden: chunked_linear(hidden[rows], head.weight, head.bias, chunk)
+        head.forward = lambda hidden: chunked_linear(gather(hidden), head.weight, head.bias, chunk)
 
         def undo() -> None:
             del head.forward  # back to the class's own forward
     else:
-        undo = head.register_forward_pre_hook(lambda module, args: (args[0][rows], *args[1:])).remove
+        undo = head.register_forward_pre_hook(lambda module, args: (gather(args[0]), *args[1:])).remove
     try:
         yield
     finally:
@@ -194,11 +209,12 @@ def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptio
     and the GPU check all call this, so a change here reaches each of them."""
     # Target-only LM head: decoder-only sequences carry source positions that need no logits.
     target_only = opts.target_only_head and fmt.shift_labels
-    heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device)) if target_only
+    index = batch.get("target_index")
+    heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device), index) if target_only
              else contextlib.nullcontext())
     with autocast(device), heads:
         logits = fmt.forward(method, batch)
-    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels)
+    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels, index)
 
 
 def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
@@ -270,6 +286,20 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
                     disable=None, mininterval=5)
     train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
+    # No device-to-host read in the loop except at log and checkpoint steps (on a GPU each read
+    # stalls the host until the queued work is done): the loss stays on the device, and the first
+    # step whose loss is not finite is noted there and looked at before anything is saved.
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    first_bad_loss = torch.zeros((), device=device)
+
+    def stop_if_not_finite() -> None:
+        bad = int(first_bad_step)
+        if bad >= 0:
+            raise PrefixBenchError(
+                f"loss is {float(first_bad_loss)} at step {bad} of {spec.run_id}; training stopped, last "
+                f"good checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
+            )
+
     # Fault injection for the kill-and-resume tests: SIGKILL ourselves right after this step.
     kill_after = int(os.environ.get("PREFIX_BENCH_KILL_AFTER_STEP", "0"))
     while step < total_steps:
@@ -281,21 +311,21 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
         batch = fmt.collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
         loss = loss_of_batch(method, fmt, batch, opts, device)
-        if not torch.isfinite(loss):
-            raise PrefixBenchError(
-                f"loss is {loss.item()} at step {step} of {spec.run_id}; training stopped, last good "
-                f"checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
-            )
+        newly_bad = (first_bad_step < 0) & ~torch.isfinite(loss.detach())
+        first_bad_step = torch.where(newly_bad, step, first_bad_step)
+        first_bad_loss = torch.where(newly_bad, loss.detach(), first_bad_loss)
         update(loss, optimizer, params, opts.grad_clip)
         scheduler.step()
         step += 1
-        tokens_seen += int(batch["attention_mask"].sum())
-        loss_value = loss.item()
+        tokens_seen += sum(len(examples[i].input_ids) for i in chunk)
         progress.update(1)
         if step % opts.log_every == 0 or step == total_steps:
+            stop_if_not_finite()
+            loss_value = loss.item()
             history.append({"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
             progress.set_postfix(loss=f"{loss_value:.3f}")
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
+            stop_if_not_finite()  # never save weights that a non-finite loss has touched
             save_checkpoint()
         if step == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -303,7 +333,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     train_seconds = time.perf_counter() - train_t0
 
     record = {
-        "spec": spec.to_dict(),
+        "spec": spec.training_dict(),  # decoding settings belong to the predictions (generate stage)
         "config_hash": config_hash,
         "parameters": method.parameter_counts(),
         "initialization": init_info,

@@ -56,8 +56,19 @@ def newline_token_ids(tokenizer) -> list[list[int]]:
     return sorted(banned)
 
 
+def target_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Flat indices into [B * T] of the positions that predict a target token (position t predicts
+    token t + 1), row-major. `collate` computes them on the host as "target_index", so a training
+    step on a GPU never waits for the device to learn how many targets a batch has."""
+    predicts_target = torch.zeros_like(labels, dtype=torch.bool)
+    predicts_target[:, :-1] = labels[:, 1:] != IGNORE
+    return predicts_target.flatten().nonzero()[:, 0]
+
+
 def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Decoder-only batch: right-pad to the longest sequence in the batch (dynamic padding)."""
+    """Decoder-only batch: right-pad to the longest sequence in the batch (dynamic padding).
+    "target_index": the flat positions [B * T] that predict a target token, computed here on the
+    host (the target-only LM head gathers them without a device-to-host read)."""
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full_like(ids, IGNORE)
@@ -67,7 +78,8 @@ def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[
         ids[i, :n] = torch.tensor(e.input_ids)
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device),
+            "target_index": target_positions(labels).to(device)}
 
 
 # --- encoder-decoder -----------------------------------------------------------------------------
