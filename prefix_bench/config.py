@@ -60,6 +60,12 @@ class TrainOptions:
     fused_gelu: bool = True
     #: torch's fused AdamW kernel: the same update up to float rounding; false = the per-tensor loop
     fused_adamw: bool = True
+    #: on CUDA: "bf16" = bf16 autocast with the frozen weights held in bf16 (trained parameters and
+    #: optimizer state stay fp32); "fp32" = full fp32, the paper's setting. CPU: always fp32.
+    #: run.json records what ran (prefix_bench/precision.py)
+    precision: Literal["bf16", "fp32"] = "bf16"
+    #: TF32 tensor-core matmuls for the fp32 work on CUDA (about 1e-3 relative error); false: exact fp32
+    tf32: bool = False
     #: keep freed host memory in the process for reuse (glibc mallopt), instead of page-faulting
     #: fresh pages every step (prefix_bench/runtime.py); no effect on the numbers
     keep_freed_memory: bool = True
@@ -94,8 +100,11 @@ class GenerateOptions:
     #: "own" = prefix_bench.decoding.beam_search (each prompt encoded once, finished items leave the
     #: batch; same tokens as "hf", tested); "hf" = transformers `generate` (encodes each prompt once per beam)
     beam_search: Literal["own", "hf"] = "own"
-    #: on CUDA, decode under bf16 autocast like training (no effect on CPU; recorded with the outputs)
-    bf16: bool = True
+    #: on CUDA, "bf16" (autocast, frozen weights held in bf16) or "fp32", as train.precision; CPU:
+    #: always fp32. Recorded with the outputs
+    precision: Literal["bf16", "fp32"] = "bf16"
+    #: TF32 matmuls for fp32 decoding on CUDA, as train.tf32
+    tf32: bool = False
     #: GPT-2's "gelu_new" as PyTorch's fused tanh-GELU kernel (as train.fused_gelu)
     fused_gelu: bool = True
 

@@ -19,7 +19,6 @@ identities (`config_hash` of the training, `decode_hash` of the decoding setting
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
@@ -31,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from . import precision
 from .atomic import write_json, write_text
 from .config import GenerateOptions, RunSpec, parse_run_spec
 from .data.schema import read_jsonl
@@ -72,6 +72,7 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     except (SafetensorError, OSError) as err:
         raise PrefixBenchError(f"{weights}: unreadable checkpoint ({err}); retrain the run") from None
     method.load_trainable_state_dict(state, str(weights))
+    method.precision = precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
     return spec, method.eval(), tokenizer, device
 
 
@@ -88,9 +89,7 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
     # Our beam search serves decoder-only models; encoder-decoder models decode with generate().
     own = opts.beam_search == "own" and fmt.left_pad_prompts
     outputs: list[list[int]] = [[] for _ in prompts]
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and opts.bf16
-           else contextlib.nullcontext())
-    with method.generating(), amp:
+    with method.generating(), precision.autocast(device, opts.precision):
         for start in tqdm(range(0, len(order), opts.batch_size), desc="generate", unit="batch",
                           disable=None, mininterval=5):
             idx = order[start : start + opts.batch_size]
@@ -146,7 +145,9 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: Ge
         "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
         "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
-        "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
+        "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(),
+        "device": str(device), "precision": method.precision,
+        "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
         "eval_sha256": sha256_file(eval_jsonl),
     }
     write_json(out_path.with_suffix(".json"), info)

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, precision
 from .atomic import atomic_path, write_json
 from .config import RunSpec, TrainOptions, parse_run_spec
 from .data.schema import read_jsonl
@@ -197,11 +197,6 @@ def head_chunk(device: torch.device) -> int | None:
     return HEAD_CHUNK_CPU if device.type == "cpu" else None
 
 
-def autocast(device: torch.device):
-    """The training precision context: bf16 autocast on CUDA, full fp32 on CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptions,
                   device: torch.device) -> torch.Tensor:
     """The training loss of one batch as the pipeline computes it (forward under the training
@@ -212,7 +207,7 @@ def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptio
     index = batch.get("target_index")
     heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device), index) if target_only
              else contextlib.nullcontext())
-    with autocast(device), heads:
+    with precision.autocast(device, opts.precision), heads:
         logits = fmt.forward(method, batch)
     return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels, index)
 
@@ -246,6 +241,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
     init_info = method.initialize(tokenizer)
     prepare_lm(lm, opts)
     params = [p for p in method.parameters() if p.requires_grad]
+    precision_info = precision.apply(method, device, opts.precision, opts.tf32)
 
     fmt = text_format(lm)
     examples = encode_split(train_rows, tokenizer, spec, fmt)
@@ -346,6 +342,7 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) ->
         "data": {"train_sha256": sha256_file(train_path)},
         "environment": environment(),
         "device": str(device),
+        "precision": precision_info,
     }
     dev_path = data_dir / "dev.jsonl"
     if dev and dev_path.is_file():

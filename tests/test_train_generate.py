@@ -54,8 +54,8 @@ def test_train_saves_only_trained_and_round_trips(workspace, method, options):
     ids = tok([" name : The Eagle | Type : pub <|endoftext|>"], return_tensors="pt").input_ids
     with torch.no_grad():
         assert torch.equal(method_a(ids, torch.ones_like(ids)), method_b(ids, torch.ones_like(ids)))
-    first = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_a.txt")
-    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_b.txt")
+    first = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_a.txt", spec.generate)
+    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "pred_b.txt", spec.generate)
     lines = (out / "pred_a.txt").read_text().splitlines()
     assert (out / "pred_a.txt").read_bytes() == (out / "pred_b.txt").read_bytes()
     assert len(lines) == first["units"] == 40 and all(line.strip() for line in lines)
@@ -134,8 +134,8 @@ def test_encoder_decoder_runs_through_train_and_generate(workspace, bart_dir, me
         _, loaded, _, _ = load_run(out)
         for (name, p0), (_, p1) in zip(lm.named_parameters(), loaded.lm.named_parameters()):
             assert torch.equal(p0, p1), name
-    info = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "a.txt")
-    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "b.txt")
+    info = generate_split(out, workspace / "data" / "test.eval.jsonl", out / "a.txt", spec.generate)
+    generate_split(out, workspace / "data" / "test.eval.jsonl", out / "b.txt", spec.generate)
     assert (out / "a.txt").read_bytes() == (out / "b.txt").read_bytes()
     assert info["units"] == len((out / "a.txt").read_text().splitlines()) == 40
 

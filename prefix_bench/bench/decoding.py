@@ -29,7 +29,7 @@ def decode_worker(s, work: Path) -> dict:
     tok = AutoTokenizer.from_pretrained(work / "tokenizer")
     prompts = json.loads((work / "inputs.json").read_text())["prompts"]
     opts = GenerateOptions(num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, batch_size=s.decode_sources)
-    lm = build_lm(s, device, tok.eos_token_id).eval()  # bf16 autocast on CUDA (GenerateOptions.bf16)
+    lm = build_lm(s, device, tok.eos_token_id).eval()  # bf16 on CUDA (GenerateOptions.precision)
     if opts.fused_gelu:  # as `generate` loads a run; every decoder below shares this LM
         fuse_gelu(lm)
     method = build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).eval()

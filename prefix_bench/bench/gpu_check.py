@@ -12,9 +12,11 @@ speed of a step does not depend on the weights) and synthetic E2E-sized pairs (s
   paper's E2E batch (5) and a GPU-sized batch (64): step time by CUDA events over many steps (no
   host clock in the loop), FLOPs counted once on a separate untimed step (the counter's Python
   overhead never enters a timing), fraction of the datasheet and of the measured bf16 peak, peak
-  memory. Contenders: prefix-tuning as the pipeline runs today (fp32 LM under bf16 autocast);
-  the same with the frozen LM held in bf16 (trained parameters stay fp32); full fine-tuning
-  (pipeline defaults: fused AdamW, fp32 master weights, autocast); PEFT prefix-tuning (autocast);
+  memory. Contenders: prefix-tuning with the pipeline's defaults (`precision: bf16`: autocast,
+  frozen LM held in bf16, prefix fp32); the same with the LM's weights left fp32 under autocast
+  (re-cast every step: how the pipeline ran before `precision`); `precision: fp32` (the paper's);
+  full fine-tuning (defaults: fused AdamW, fp32 master weights, autocast); PEFT prefix-tuning
+  (autocast);
 - packing: K prefix runs of batch 5 in one step over one frozen LM (`methods/prefix/packed.py`)
   against the same K steps one after another;
 - decoding: our batched beam search (beam 5, 100 new tokens) against `generate` batched, one
@@ -27,7 +29,6 @@ speed of a step does not depend on the weights) and synthetic E2E-sized pairs (s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import logging
 import statistics
@@ -194,22 +195,24 @@ def peak_mb(device: torch.device) -> float | None:
 
 # --- training --------------------------------------------------------------------------------
 TRAIN_CONTENDERS = {
-    "prefix": "ours prefix, pipeline defaults (fp32 LM, bf16 autocast)",
-    "prefix_lm_bf16": "ours prefix, frozen LM held in bf16 (prefix fp32)",
-    "finetune": "ours full fine-tuning, pipeline defaults (fused AdamW)",
+    "prefix": "ours prefix, defaults (bf16, frozen LM held in bf16)",
+    "prefix_fp32_weights": "ours prefix, LM weights fp32 under bf16 autocast",
+    "prefix_fp32": "ours prefix, precision: fp32 (the paper's)",
+    "finetune": "ours full fine-tuning, defaults (bf16 autocast)",
     "peft_prefix": "PEFT prefix-tuning, eval mode, bf16 autocast",
 }
 
 
 def train_step_fn(kind: str, s: CheckSettings, device: torch.device):
     """(step(batch), trainable parameter count) for one contender, on a fresh LM."""
+    from .. import precision
     from ..config import TrainOptions
     from ..methods import build_method
     from ..models.formatting import text_format
-    from ..train import autocast, build_optimizer, loss_of_batch, prepare_lm, update
+    from ..train import build_optimizer, loss_of_batch, prepare_lm, update
 
-    lm = build_lm(s, device, torch.bfloat16 if kind == "prefix_lm_bf16" else torch.float32)
-    opts = TrainOptions(lr=5e-5)
+    lm = build_lm(s, device)
+    opts = TrainOptions(lr=5e-5, precision="fp32" if kind == "prefix_fp32" else "bf16")
     if kind == "peft_prefix":
         from peft import PrefixTuningConfig, get_peft_model
 
@@ -217,12 +220,14 @@ def train_step_fn(kind: str, s: CheckSettings, device: torch.device):
                                                       prefix_projection=True, encoder_hidden_size=s.mid_dim)).eval()
 
         def loss_of(b):
-            with autocast(device):
+            with precision.autocast(device):
                 return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"]).loss
     else:
         prepare_lm(lm, opts)
         options = {"length": s.prefix_length, "mid_dim": s.mid_dim} if kind.startswith("prefix") else {}
         model = build_method("prefix" if kind.startswith("prefix") else "finetune", lm, options).to(device).train()
+        if kind != "prefix_fp32_weights":  # as train_run does
+            precision.apply(model, device, opts.precision, opts.tf32)
         fmt = text_format(lm)
 
         def loss_of(b):
@@ -285,6 +290,7 @@ def check_training_bart(s: CheckSettings, device: torch.device, peak: float, dat
     """The paper grid's dominant cost: XSum steps on BART-large's shape (random weights)."""
     from transformers import BartConfig, BartForConditionalGeneration
 
+    from .. import precision
     from ..config import TrainOptions
     from ..methods import build_method
     from ..models.formatting import Encoded, text_format
@@ -312,6 +318,7 @@ def check_training_bart(s: CheckSettings, device: torch.device, peak: float, dat
             prepare_lm(lm, opts)
             options = {"length": s.xsum_prefix_length, "mid_dim": s.xsum_mid_dim} if kind == "prefix_bart" else {}
             method = build_method(kind, lm, options).to(device).train()
+            precision.apply(method, device, opts.precision, opts.tf32)
             fmt = text_format(lm)
             params = [p for p in method.parameters() if p.requires_grad]
             optimizer = build_optimizer(params, opts)
@@ -333,10 +340,11 @@ def check_training_bart(s: CheckSettings, device: torch.device, peak: float, dat
 
 def check_packing(s: CheckSettings, device: torch.device, separate_step_ms: float, batch_size: int) -> dict:
     """K prefix runs of `batch_size` packed into one step, against K separate steps."""
+    from .. import precision
     from ..config import TrainOptions
     from ..methods import build_method
     from ..methods.prefix.packed import PackedPrefixes, packed_update, per_run_losses
-    from ..train import autocast, head_chunk, lm_head_at_targets, prepare_lm
+    from ..train import head_chunk, lm_head_at_targets, prepare_lm
 
     k = s.packed_runs
     lm = build_lm(s, device)
@@ -347,12 +355,14 @@ def check_packing(s: CheckSettings, device: torch.device, separate_step_ms: floa
         torch.manual_seed(seed)
         runs.append(build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).train())
     packed = PackedPrefixes(runs)
+    precision.apply(packed, device, opts.precision, opts.tf32)
     groups = packed.run_parameters()
     optimizer = torch.optim.AdamW([{"params": g} for g in groups], lr=opts.lr, fused=device.type == "cuda" or None)
     rows = [batch_size] * k
 
-    def step(b):  # as `train.loss_of_batch`: autocast, target-only LM head
-        with autocast(device), lm_head_at_targets(lm, b["labels"], head_chunk(device)):
+    def step(b):  # as `train.loss_of_batch`: the run's precision, target-only LM head
+        with precision.autocast(device, opts.precision), \
+                lm_head_at_targets(lm, b["labels"], head_chunk(device), b["target_index"]):
             logits = packed(b["input_ids"], b["attention_mask"], rows)
         packed_update(per_run_losses(logits, b["labels"], rows, packed.objective), optimizer, groups, 1.0)
 
@@ -367,6 +377,7 @@ def check_packing(s: CheckSettings, device: torch.device, separate_step_ms: floa
 def check_decoding(s: CheckSettings, device: torch.device) -> dict:
     from peft import PrefixTuningConfig, get_peft_model
 
+    from .. import precision
     from ..config import GenerateOptions
     from ..generate import decode_prompts
     from ..methods import build_method
@@ -387,17 +398,19 @@ def check_decoding(s: CheckSettings, device: torch.device) -> dict:
             out = decode_prompts(method, ps, opts, pad, eos, None, device)
         return len(ps) / t.seconds, out
 
+    # Identity on every source in fp32 first (the search itself, free of bf16 rounding) ...
+    _, fp32_ours = decode(replace(ours, precision="fp32"), prompts)
+    _, fp32_single = decode(replace(single, precision="fp32"), prompts)
+    same = [a == b for a, b in zip(fp32_ours, fp32_single)]
+
+    # ... then every decoder timed in the pipeline's decoding precision, as `generate` loads a run.
+    precision.apply(method, device, ours.precision, ours.tf32)
     for opts in (ours, hf, single):  # warm-up: CUDA context, kernels, allocator, for every decoder
         decode(replace(opts, max_new_tokens=4), prompts[:2])
     rate_ours, tokens_ours = decode(ours, prompts)
     rate_hf, _ = decode(hf, prompts)
     one = prompts[: s.one_at_a_time_sources]
     rate_single, tokens_single = decode(single, one)
-
-    # Identity on every source in fp32 (the search itself, free of bf16 rounding).
-    _, fp32_ours = decode(replace(ours, bf16=False), prompts)
-    _, fp32_single = decode(replace(single, bf16=False), prompts)
-    same = [a == b for a, b in zip(fp32_ours, fp32_single)]
 
     # PEFT wraps the LM (prompt learning leaves the LM's own modules as they are).
     peft_model = get_peft_model(lm, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length,
@@ -406,10 +419,8 @@ def check_decoding(s: CheckSettings, device: torch.device) -> dict:
     width = max(map(len, few))
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in few], device=device)
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in few], device=device)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
     def peft_generate(n_new: int):
-        with torch.no_grad(), amp:
+        with torch.no_grad(), precision.autocast(device):
             peft_model.generate(input_ids=ids, attention_mask=mask, use_cache=False, num_beams=s.num_beams,
                                 max_new_tokens=n_new, do_sample=False, early_stopping=False,
                                 pad_token_id=pad, eos_token_id=eos)
@@ -458,7 +469,7 @@ def check_pipeline(s: CheckSettings, work: Path) -> dict:
         t0 = time.perf_counter()
         record = train_run(spec, data, run_dir)
         train_s = time.perf_counter() - t0
-        decoded = generate_split(run_dir, data / "test.eval.jsonl", run_dir / "test.txt")
+        decoded = generate_split(run_dir, data / "test.eval.jsonl", run_dir / "test.txt", spec.generate)
         out[method] = {"device": record["device"], "steps": record["training"]["steps"],
                        "final_loss": record["training"]["final_loss"], "dev_loss": record["training"]["dev_loss"],
                        "train_seconds": train_s, "units_decoded": decoded["units"],

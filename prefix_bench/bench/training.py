@@ -35,7 +35,8 @@ def contender(kind: str, s, device: torch.device, eos: int):
     """A fresh model for `kind`; returns (one optimizer step on a batch, trainable parameter count)."""
     from ..methods import build_method
     from ..models.formatting import text_format
-    from ..train import autocast, build_optimizer, loss_of_batch, prepare_lm, update
+    from ..precision import autocast
+    from ..train import build_optimizer, loss_of_batch, prepare_lm, update
 
     lm = build_lm(s, device, eos)
     if kind.startswith("peft"):
