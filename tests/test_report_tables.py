@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from prefix_bench.errors import PrefixBenchError
-from prefix_bench.report.records import check_consistency, load_paper_results, load_runs
+from prefix_bench.report.records import (
+    check_consistency,
+    ignored_note,
+    load_paper_results,
+    load_runs,
+    read_expected_runs,
+    stray_runs,
+)
 from prefix_bench.report.specs import load_spec, load_specs, parse_spec
 from prefix_bench.report.stats import mean_sd, paired_bootstrap, sentence_bleu_scores
 from prefix_bench.report.summary import write_summary
@@ -193,3 +200,32 @@ def test_run_summary_lists_cost_fields(table2_runs):
     assert "1,234.5" in md and "321.0" in md and "12.5" in md
     header = (table2_runs / "summary" / "table2_e2e.csv").read_text().splitlines()[0]
     assert header.split(",")[-5:] == ["peak memory MB", "tokens/s", "device", "GPU", "CPU"]
+
+
+def test_a_leftover_seed_never_enters_a_cell(table2_runs):
+    """A seed left from an older config (wild score) would turn 71.0 +- 1.4 into garbage: the
+    table reads only the runs the config defines and names the stray one as ignored."""
+    make_run(table2_runs, "table2_e2e", "tiny-gpt2-prefix-s3", paper_method="Prefix-0.1%", seed=3,
+             scores={"BLEU": 0.01, "NIST": 1.0, "METEOR": 0.1, "ROUGE_L": 0.1, "CIDEr": 0.1})
+    expected_file = table2_runs / "expected_runs.json"
+    expected_file.write_text(json.dumps({"runs": ["table2_e2e/tiny-gpt2-prefix-s1", "table2_e2e/tiny-gpt2-prefix-s2",
+                                                  "table2_e2e/tiny-gpt2-finetune-s1"]}))
+    expected = read_expected_runs(expected_file)
+    spec = load_spec("table2_e2e")
+    runs = load_runs(table2_runs / "runs", table2_runs / "data", set(spec.experiments), expected=expected)
+    prefix = cell(build_cells(spec, runs, resamples=50), "m_prefix", "BLEU")
+    assert prefix.values == pytest.approx([70.0, 72.0])
+    strays = stray_runs(table2_runs / "runs", expected, set(spec.experiments))
+    assert strays == ["table2_e2e/tiny-gpt2-prefix-s3"]
+    assert "ignored 1 run directory the config does not define: table2_e2e/tiny-gpt2-prefix-s3" in ignored_note(strays)
+    everything = load_runs(table2_runs / "runs", table2_runs / "data", set(spec.experiments))
+    assert len(cell(build_cells(spec, everything, resamples=50), "m_prefix", "BLEU").values) == 3  # without the list
+
+
+def test_expected_runs_file_must_be_a_list_of_run_ids(tmp_path):
+    bad = tmp_path / "expected_runs.json"
+    bad.write_text(json.dumps({"runs": "table2_e2e/x"}))
+    with pytest.raises(PrefixBenchError, match="experiment/run"):
+        read_expected_runs(bad)
+    with pytest.raises(PrefixBenchError, match="not found"):
+        read_expected_runs(tmp_path / "missing.json")

@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .records import check_consistency, load_runs
+from .records import check_consistency, ignored_note, load_runs, read_expected_runs, stray_runs
 from .specs import FigureSpec, active_specs, load_spec
 
 
@@ -26,20 +26,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default="results/data", help="prepared datasets (manifests, references)")
     p.add_argument("--allow-mixed", action="store_true",
                    help="tabulate runs from different code versions or with stale predictions (flagged)")
+    p.add_argument("--expected-runs", help="JSON {\"runs\": [\"experiment/run\", ...]}: read only these runs "
+                   "(the workflow passes the runs its config defines); others are listed as ignored")
 
 
 def run_all_runs(args: argparse.Namespace) -> int:
     from .runs import make_report, render_markdown
 
-    rows = make_report(Path(args.runs_dir), Path(args.out_dir), args.allow_mixed, Path(args.data_dir))
+    rows = make_report(Path(args.runs_dir), Path(args.out_dir), args.allow_mixed, Path(args.data_dir),
+                       read_expected_runs(args.expected_runs))
     print(render_markdown(rows))
     return 0
 
 
 def run_table_or_figure(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
-    runs = load_runs(Path(args.runs_dir), Path(args.data_dir), set(spec.experiments))
+    expected = read_expected_runs(args.expected_runs)
+    runs = load_runs(Path(args.runs_dir), Path(args.data_dir), set(spec.experiments), expected=expected)
     warnings = check_consistency(runs, args.allow_mixed)
+    warnings += ignored_note(stray_runs(Path(args.runs_dir), expected, set(spec.experiments)))
     if isinstance(spec, FigureSpec):
         from .figures import write_figure
 
@@ -57,7 +62,8 @@ def run_table_or_figure(args: argparse.Namespace) -> int:
 def run_summary(args: argparse.Namespace) -> int:
     from .summary import write_summary
 
-    runs = load_runs(Path(args.runs_dir), Path(args.data_dir), {args.experiment}, scored_only=False)
+    runs = load_runs(Path(args.runs_dir), Path(args.data_dir), {args.experiment}, scored_only=False,
+                     expected=read_expected_runs(args.expected_runs))
     write_summary(args.experiment, runs, Path(args.out_dir))
     return 0
 

@@ -113,8 +113,37 @@ class RunRecord:
             return [json.loads(line)["references"] for line in f if line.strip()]
 
 
-def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bool = True) -> list[RunRecord]:
-    """Run records under `runs_dir` (optionally only these experiments), with their scores."""
+def read_expected_runs(path: Path | None) -> set[str] | None:
+    """The run ids ("experiment/run") the config defines, from the file the workflow writes
+    (`results/report/expected_runs.json`); None = no such list (every run on disk is read)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise PrefixBenchError(f"{path}: expected-runs file not found; run the workflow's expected_runs rule")
+    runs = read_json(Path(path)).get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise PrefixBenchError(f"{path}: needs {{\"runs\": [\"experiment/run\", ...]}}; rerun the workflow")
+    return set(runs)
+
+
+def run_id_of(run_dir: Path) -> str:
+    return f"{run_dir.parent.name}/{run_dir.name}"
+
+
+def stray_runs(runs_dir: Path, expected: set[str] | None, experiments=None) -> list[str]:
+    """Run directories on disk that the config does not define (left from older configs): listed
+    as ignored, never tabulated or averaged."""
+    if expected is None or not Path(runs_dir).is_dir():
+        return []
+    found = (run_id_of(p.parent) for p in Path(runs_dir).rglob("run.json"))
+    return sorted(r for r in found if r not in expected
+                  and (experiments is None or r.split("/", 1)[0] in experiments))
+
+
+def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bool = True,
+              expected: set[str] | None = None) -> list[RunRecord]:
+    """Run records under `runs_dir` (optionally only these experiments, and only the run ids in
+    `expected`: the runs the config defines), with their scores."""
     runs_dir = Path(runs_dir)
     out = []
     if not runs_dir.is_dir():
@@ -123,6 +152,8 @@ def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bo
         run_dir = record_path.parent
         if experiments is not None and run_dir.parent.name not in experiments:
             continue  # cheap pre-filter; the spec's experiment is checked below
+        if expected is not None and run_id_of(run_dir) not in expected:
+            continue  # a stray run directory: see stray_runs
         score_files = sorted((run_dir / "scores").glob("*.json"))
         if scored_only and not score_files:
             continue  # unscored runs show as missing
@@ -132,6 +163,15 @@ def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bo
         rec.scores = {p.stem: metric_values(read_json(p)) for p in score_files}
         out.append(rec)
     return out
+
+
+def ignored_note(strays: list[str]) -> list[str]:
+    """A warning line for the tables naming the stray run directories that were left out."""
+    if not strays:
+        return []
+    shown = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+    return [f"ignored {len(strays)} run director{'y' if len(strays) == 1 else 'ies'} the config does not "
+            f"define: {shown}"]
 
 
 def check_consistency(runs: list[RunRecord], allow_mixed: bool) -> list[str]:

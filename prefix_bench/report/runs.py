@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import PrefixBenchError
-from .records import PAPER_DATASET, check_consistency, load_paper_results, load_runs
+from .records import PAPER_DATASET, check_consistency, load_paper_results, load_runs, stray_runs
 
 # The official E2E scorer prints fractions; the paper prints BLEU/METEOR/ROUGE-L as percentages.
 PAPER_SCALE = {("e2e", "BLEU"): 100.0, ("e2e", "METEOR"): 100.0, ("e2e", "ROUGE_L"): 100.0}
@@ -29,9 +29,11 @@ def _paper_dataset(run) -> str:
     return PAPER_DATASET.get(name, PAPER_DATASET.get(adapter, name))
 
 
-def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool = False) -> list[dict]:
-    """One row per (run, split, metric) over every run directory that has scores."""
-    runs = load_runs(runs_dir, data_dir)
+def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool = False,
+                 expected: set[str] | None = None) -> list[dict]:
+    """One row per (run, split, metric) over every scored run directory (only those in `expected`,
+    the runs the config defines, when given)."""
+    runs = load_runs(runs_dir, data_dir, expected=expected)
     warnings = check_consistency(runs, allow_mixed)
     rows = []
     for run in runs:
@@ -110,10 +112,20 @@ def _csv_cell(value) -> str:
 
 
 def make_report(runs_dir: Path, out_dir: Path, allow_mixed: bool = False,
-                data_dir: Path = Path("results/data")) -> list[dict]:
+                data_dir: Path = Path("results/data"), expected: set[str] | None = None) -> list[dict]:
     if not Path(runs_dir).is_dir():
         raise PrefixBenchError(f"{runs_dir}: no runs directory; train and score some runs first")
-    rows = collect_rows(Path(runs_dir), Path(data_dir), load_paper_results(), allow_mixed)
+    rows = collect_rows(Path(runs_dir), Path(data_dir), load_paper_results(), allow_mixed, expected)
     write_text(Path(out_dir) / "runs.csv", render_csv(rows))
-    write_text(Path(out_dir) / "runs.md", render_markdown(rows))
+    markdown = render_markdown(rows)
+    if expected is not None:
+        scored = {r["run_id"] for r in rows}
+        missing = sorted(expected - scored)
+        strays = stray_runs(Path(runs_dir), expected)
+        if missing:
+            markdown += f"\nDefined by the config but not scored yet ({len(missing)}): {', '.join(missing)}\n"
+        if strays:
+            markdown += (f"\nIgnored: {len(strays)} run director{'y' if len(strays) == 1 else 'ies'} the config "
+                         f"does not define ({', '.join(strays)}); never tabulated or averaged.\n")
+    write_text(Path(out_dir) / "runs.md", markdown)
     return rows

@@ -1,5 +1,6 @@
 # Config validation, the run grid and input functions shared by every stage.
 import json
+import shlex
 
 from snakemake.utils import validate
 
@@ -10,6 +11,7 @@ from prefix_bench.experiments import (
     derive_args,
     derived_parent,
     expand_runs,
+    source_args,
 )
 from prefix_bench.report.specs import TableSpec, active_specs
 
@@ -68,11 +70,9 @@ def scored_outputs():
 
 
 def dataset_source_args(wildcards):
-    entry = config["datasets"][wildcards.dataset]
-    args = ["--splits", ",".join(entry.get("splits", ["train", "dev", "test"]))]
-    if entry.get("source_dir"):
-        args += ["--source-dir", entry["source_dir"]]
-    return " ".join(args)
+    """`--splits`/`--source-dir` of a dataset, shell-quoted: config values never reach a shell
+    unquoted."""
+    return shlex.join(source_args(config["datasets"][wildcards.dataset]))
 
 
 def run_device(wildcards):

@@ -37,7 +37,7 @@ rule derive_dataset:
         parent=lambda wc: derived_parent(config, wc.dataset),
         subset=lambda wc: derive_args(config, wc.dataset),
     shell:
-        "prefix-bench prepare --dataset {params.parent} --from-prepared results/data/{params.parent} "
+        "prefix-bench prepare --dataset {params.parent:q} --from-prepared results/data/{params.parent:q} "
         "{params.subset} --out results/data/{wildcards.dataset} > {log} 2>&1"
 
 

@@ -5,7 +5,8 @@
 
 rule render_figure:
     input:
-        spec_scored_outputs,
+        scores=spec_scored_outputs,
+        expected="results/report/expected_runs.json",
     output:
         png=report(
             "results/report/figures/{spec}.png",
@@ -30,4 +31,5 @@ rule render_figure:
         mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
     shell:
         "python -m prefix_bench.report report-figure --spec {wildcards.spec} --runs-dir results/runs "
+        "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/figures {params.mixed} > {log} 2>&1"

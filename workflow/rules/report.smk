@@ -1,9 +1,29 @@
 # Stage 6: tables of every scored run beside the paper's numbers.
 
 
+localrules:
+    expected_runs,
+
+
+rule expected_runs:
+    """The run ids the config defines: every report reads exactly these runs, so a run directory
+    left from an older config is listed as ignored, never tabulated (a params change rewrites it).
+    """
+    output:
+        "results/report/expected_runs.json",
+    params:
+        runs=sorted(f"{experiment}/{name}" for experiment, name in RUNS),
+    run:
+        from pathlib import Path
+        from prefix_bench.atomic import write_json
+
+        write_json(Path(output[0]), {"runs": params.runs})
+
+
 rule report_table:
     input:
-        scored_outputs(),
+        scores=scored_outputs(),
+        expected="results/report/expected_runs.json",
     output:
         markdown="results/report/runs.md",
         csv="results/report/runs.csv",
@@ -19,4 +39,5 @@ rule report_table:
     params:
         mixed="--allow-mixed" if config.get("report", {}).get("allow_mixed") else "",
     shell:
-        "prefix-bench report --runs-dir results/runs --out-dir results/report {params.mixed} > {log} 2>&1"
+        "prefix-bench report --runs-dir results/runs --expected-runs {input.expected} "
+        "--out-dir results/report {params.mixed} > {log} 2>&1"

@@ -9,7 +9,8 @@
 
 rule render_table:
     input:
-        spec_scored_outputs,
+        scores=spec_scored_outputs,
+        expected="results/report/expected_runs.json",
     output:
         markdown=report(
             "results/report/tables/{spec}.md",
@@ -41,17 +42,19 @@ rule render_table:
         resamples=REPORT_OPTIONS.get("bootstrap_resamples", 1000),
     shell:
         "python -m prefix_bench.report report-table --spec {wildcards.spec} --runs-dir results/runs "
+        "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/tables "
         "--bootstrap-resamples {params.resamples} {params.mixed} > {log} 2>&1"
 
 
 rule summarize_experiment:
     input:
-        lambda wc: [
+        records=lambda wc: [
             f"{run.directory}/run.json"
             for run in RUNS.values()
             if run.experiment == wc.experiment
         ],
+        expected="results/report/expected_runs.json",
     output:
         markdown=report(
             "results/report/summary/{experiment}.md",
@@ -71,4 +74,5 @@ rule summarize_experiment:
         runtime=5,
     shell:
         "python -m prefix_bench.report report-summary --experiment {wildcards.experiment} --runs-dir results/runs "
+        "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/summary > {log} 2>&1"
