@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import shlex
 from dataclasses import dataclass
 
 from .config import RunSpec
@@ -109,16 +110,17 @@ def dataset_eval_splits(config: dict, name: str) -> list[str]:
 
 
 def derive_args(config: dict, name: str) -> str:
-    """`prefix-bench prepare` flags that write derived dataset `name` from its parent."""
+    """`prefix-bench prepare` flags that write derived dataset `name` from its parent, quoted for
+    a shell command line (config values never reach a shell unquoted)."""
     derive = dataset_entry(config, name)["derive"]
-    args = [f"--subset-seed {int(derive.get('subset_seed', 0))}"]
+    args = ["--subset-seed", str(int(derive.get("subset_seed", 0)))]
     if derive.get("subset_size") is not None:
-        args.append(f"--subset-size {int(derive['subset_size'])}")
+        args += ["--subset-size", str(int(derive["subset_size"]))]
     if derive.get("fraction") is not None:
-        args.append(f"--fraction {float(derive['fraction'])}")
+        args += ["--fraction", str(float(derive["fraction"]))]
     if derive.get("test_size") is not None:
-        args.append(f"--test-size {int(derive['test_size'])}")
-    return " ".join(args)
+        args += ["--test-size", str(int(derive["test_size"]))]
+    return shlex.join(args)
 
 
 #: `options:` keys of an adapter dataset -> `prefix-bench prepare` flags
@@ -127,16 +129,22 @@ PREPARE_OPTION_FLAGS = {"topic_split": "--topic-split", "max_source_words": "--m
                         "e2e_values": "--e2e-values"}
 
 
-def adapter_args(config: dict, name: str) -> str:
-    """`prefix-bench prepare` flags for a dataset prepared by another adapter with options."""
-    entry = dataset_entry(config, name)
-    args = [f"--dataset {entry['adapter']}",
-            "--splits " + ",".join(entry.get("splits", ["train", "dev", "test"]))]
+def source_args(entry: dict) -> list[str]:
+    """`--splits` and `--source-dir` of a dataset entry, as separate arguments."""
+    args = ["--splits", ",".join(entry.get("splits", ["train", "dev", "test"]))]
     if entry.get("source_dir"):
-        args.append(f"--source-dir {entry['source_dir']}")
+        args += ["--source-dir", str(entry["source_dir"])]
+    return args
+
+
+def adapter_args(config: dict, name: str) -> str:
+    """`prefix-bench prepare` flags for a dataset prepared by another adapter with options,
+    quoted for a shell command line (a `source_dir` such as `x; rm -rf ~` stays one argument)."""
+    entry = dataset_entry(config, name)
+    args = ["--dataset", entry["adapter"], *source_args(entry)]
     for key, value in (entry.get("options") or {}).items():
-        args.append(f"{PREPARE_OPTION_FLAGS[key]} {value}")
-    return " ".join(args)
+        args += [PREPARE_OPTION_FLAGS[key], str(value)]
+    return shlex.join(args)
 
 
 def dataset_kinds(config: dict) -> dict[str, list[str]]:
