@@ -28,6 +28,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,24 @@ SLOT_ENV = "PREFIX_BENCH_DEVICE_SLOT"
 def default_lock_dir() -> Path:
     """Node-local and shared by every job of this user on this machine."""
     return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"prefix-bench-devices-{os.getuid()}")
+
+
+def secure_lock_dir(lock_dir: Path) -> None:
+    """Create the lock directory 0700, or accept an existing one only if it is a real directory
+    owned by this user that no one else can write to: a predictable name under /tmp must not let
+    another user plant symlinks or files in it."""
+    try:
+        lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(lock_dir)
+    except OSError as err:
+        raise PrefixBenchError(f"{lock_dir}: cannot create the device lock directory ({err.strerror}); "
+                               f"set {LOCK_DIR_ENV} to a directory of yours") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PrefixBenchError(f"{lock_dir}: not a directory owned by you (a symlink or another user's); "
+                               f"remove it or set {LOCK_DIR_ENV} to a directory of yours")
+    if st.st_mode & 0o022:  # others could plant files or links in it
+        raise PrefixBenchError(f"{lock_dir}: writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+                               f"`chmod 700 {lock_dir}` or set {LOCK_DIR_ENV}")
 
 
 def _split(ids: str) -> list[str]:
@@ -75,13 +94,20 @@ def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = Non
     """
     if not devices:
         raise PrefixBenchError("no devices to hand out")
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    secure_lock_dir(lock_dir)
     start = time.monotonic()
     next_notice = start
     while True:
         for dev in devices:
             path = lock_dir / f"gpu{dev}.lock"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:  # never through a planted symlink; never another user's file
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError as err:
+                raise PrefixBenchError(f"{path}: cannot open the device lock ({err.strerror}); a symlink or "
+                                       f"foreign file sits there: remove it, or set {LOCK_DIR_ENV}") from None
+            if os.fstat(fd).st_uid != os.getuid():
+                os.close(fd)
+                raise PrefixBenchError(f"{path}: lock file owned by another user; remove it or set {LOCK_DIR_ENV}")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

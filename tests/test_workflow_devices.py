@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -162,3 +163,30 @@ def test_with_device_is_a_prefix_bench_subcommand():
     from prefix_bench import cli
 
     assert cli.COMMANDS["with-device"] == "prefix_bench.devices"
+
+
+def test_lock_directory_is_private_and_planted_symlinks_are_refused(tmp_path):
+    from prefix_bench.devices import acquire_slot
+    from prefix_bench.errors import PrefixBenchError
+
+    locks = tmp_path / "locks"
+    dev, fd = acquire_slot(["0"], locks, timeout=1)
+    os.close(fd)
+    assert stat.S_IMODE(locks.stat().st_mode) == 0o700 and stat.S_IMODE((locks / "gpu0.lock").stat().st_mode) == 0o600
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (locks / "gpu1.lock").symlink_to(victim)  # someone plants a link where a lock will be opened
+    with pytest.raises(PrefixBenchError, match="symlink"):
+        acquire_slot(["1"], locks, timeout=1)
+    assert victim.read_text() == "precious\n"  # neither truncated nor written
+
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o777)
+    open_dir.chmod(0o777)
+    with pytest.raises(PrefixBenchError, match="writable by other users"):
+        acquire_slot(["0"], open_dir, timeout=1)
+    linked = tmp_path / "linked"
+    linked.symlink_to(locks)  # the lock directory itself replaced by a link
+    with pytest.raises(PrefixBenchError, match="not a directory owned by you"):
+        acquire_slot(["0"], linked, timeout=1)
