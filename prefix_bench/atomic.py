@@ -52,3 +52,33 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write one JSON object per line atomically."""
     write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+@contextlib.contextmanager
+def exclusive(directory: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold `<directory>/.lock` (flock) while writing into `directory`: a second writer of the same
+    directory fails at once with one line, instead of racing the first (the lock dies with its
+    process, so a killed job never leaves the directory locked)."""
+    import fcntl
+
+    from .errors import PrefixBenchError
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        raise PrefixBenchError(f"{path}: cannot open the lock ({err.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise PrefixBenchError(f"{directory}: another {what} is writing here (pid {holder}); wait for it "
+                                   "or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -91,7 +91,15 @@ def restore_rng(rng: dict) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
+def remove_partial(directory: Path) -> None:
+    """Delete the temporary directories of checkpoint writes that a kill interrupted (they are
+    never read; only whole checkpoints are renamed into place)."""
+    for path in directory.parent.glob(f".{directory.name}.*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def remove(directory: Path) -> None:
-    """Delete a checkpoint (and a leftover of an interrupted replacement)."""
+    """Delete a checkpoint (and leftovers of interrupted writes and replacements)."""
     for path in (directory, directory.with_name(directory.name + ".old")):
         shutil.rmtree(path, ignore_errors=True)
+    remove_partial(directory)

@@ -8,6 +8,7 @@ and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -64,8 +65,38 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except PrefixBenchError as err:
         print(f"prefix-bench {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print(f"prefix-bench {args.command}: interrupted; completed outputs are kept, partial ones were "
+              "not written (rerun to continue)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:
+        logging.getLogger(__name__).debug("traceback", exc_info=True)  # -v shows it
+        print(f"prefix-bench {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_SYSTEM
+    except UnicodeError as err:
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        print(f"prefix-bench {args.command}: error: a file is not valid UTF-8 ({err.reason} at byte "
+              f"{getattr(err, 'start', '?')}); convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+              file=sys.stderr)
+        return EXIT_INPUT
     return int(result or 0)
+
+
+#: exit codes: bad input (config, data, checkpoints), the machine (disk, permissions), Ctrl-C
+EXIT_INPUT, EXIT_SYSTEM, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def os_error_line(err: OSError) -> str:
+    """One line naming the file, what the system said and what to do about it."""
+    where = f"{err.filename}: " if err.filename else ""
+    hint = {errno.ENOSPC: "free disk space (or point results/ elsewhere) and rerun",
+            errno.EDQUOT: "free space within your quota and rerun",
+            errno.EROFS: "the file system is read-only: run from a writable directory",
+            errno.EACCES: "check the permissions of that path",
+            errno.EPERM: "check the permissions of that path",
+            errno.ENOENT: "check the path"}.get(err.errno, "see `prefix-bench -v` for the traceback")
+    return f"{where}{err.strerror or err}; {hint}"
 
 
 if __name__ == "__main__":

@@ -71,12 +71,19 @@ class TrainOptions:
     keep_freed_memory: bool = True
 
     def validate(self, where: str) -> None:
-        for name in ("epochs", "batch_size"):
+        """Checked when the config loads: a bad value fails before any job runs."""
+        for name in ("epochs", "batch_size", "log_every", "max_source_tokens", "max_target_tokens"):
             if getattr(self, name) < 1:
                 raise PrefixBenchError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.length_buckets < 0:
-            raise PrefixBenchError(f"{where}.length_buckets: must be >= 0, got {self.length_buckets}")
-        if self.lr <= 0:
+        for name in ("length_buckets", "warmup_steps", "checkpoint_every", "threads", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise PrefixBenchError(f"{where}.{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise PrefixBenchError(f"{where}.{name}: must be in [0, 1), got {getattr(self, name)}")
+        if not self.adam_eps > 0:
+            raise PrefixBenchError(f"{where}.adam_eps: must be > 0, got {self.adam_eps}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
             raise PrefixBenchError(f"{where}.lr: must be > 0, got {self.lr}")
         if self.max_steps is not None and self.max_steps < 1:
             raise PrefixBenchError(f"{where}.max_steps: must be >= 1 or null, got {self.max_steps}")

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import checkpoint, precision
-from .atomic import atomic_path, write_json
+from .atomic import atomic_path, exclusive, write_json
 from .config import RunSpec, TrainOptions, parse_run_spec
 from .data.schema import read_jsonl
 from .errors import PrefixBenchError
@@ -223,7 +223,14 @@ def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[to
 
 
 def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) -> dict:
-    """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record."""
+    """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record.
+    One writer per run directory: a second `train` of the same directory fails at once."""
+    with exclusive(out_dir, "`prefix-bench train`"):
+        checkpoint.remove_partial(out_dir / "checkpoint")  # writes a kill interrupted
+        return _train_run(spec, data_dir, out_dir, dev)
+
+
+def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     opts = spec.train

@@ -62,6 +62,12 @@ def _generate_with_foreign_checkpoint(tmp: Path, data: Path) -> tuple[list[str],
     return ["generate", "--run-dir", str(run), "--eval-jsonl", str(data / "test.eval.jsonl"), "--out", str(out)], out
 
 
+def _generate_json(tmp: Path, data: Path, text: str) -> tuple[list[str], Path]:
+    out = tmp / "pred.txt"
+    return ["generate", "--generate-json", text, "--run-dir", str(tmp / "no-run"), "--eval-jsonl",
+            str(data / "test.eval.jsonl"), "--out", str(out)], out
+
+
 CASES = {
     "unknown config key": (lambda t, d: _train(t, d, spec(method_options={"prefix_len": 5})),
                            r"method_options: unknown key 'prefix_len'; valid keys are"),
@@ -77,6 +83,17 @@ CASES = {
     "empty predictions": (lambda t, d: _score(t, d, b""), r"empty"),
     "non-UTF-8 predictions": (lambda t, d: _score(t, d, b"caf\xe9\n" * 40), r"UTF-8"),
     "unreadable checkpoint / other model": (_generate_with_foreign_checkpoint, r"no config.json|checkpoint"),
+    "log_every 0": (lambda t, d: _train(t, d, spec(train={"log_every": 0})), r"train.log_every: must be >= 1"),
+    "negative threads": (lambda t, d: _train(t, d, spec(train={"threads": -2})), r"train.threads: must be >= 0"),
+    "Adam beta out of range": (lambda t, d: _train(t, d, spec(train={"adam_beta1": 1.5})),
+                               r"train.adam_beta1: must be in \[0, 1\)"),
+    "zero beams, caught before training": (lambda t, d: _train(t, d, spec(generate={"num_beams": 0})),
+                                           r"generate.num_beams: must be >= 1, got 0"),
+    "min above max new tokens": (lambda t, d: _train(t, d, spec(generate={"min_new_tokens": 9, "max_new_tokens": 5})),
+                                 r"min_new_tokens \(9\) exceeds max_new_tokens \(5\)"),
+    "unknown precision": (lambda t, d: _train(t, d, spec(train={"precision": "fp16"})), r"train.precision"),
+    "decoding settings not JSON": (lambda t, d: _generate_json(t, d, "{num_beams: 3"), r"--generate-json: not valid JSON"),
+    "unknown decoding key": (lambda t, d: _generate_json(t, d, '{"beams": 3}'), r"unknown key 'beams'"),
 }
 
 
@@ -89,3 +106,35 @@ def test_bad_input_one_line_error_and_no_output(name, data_dir, tmp_path, capsys
     assert len(err.splitlines()) == 1, err
     assert __import__("re").search(pattern, err), err
     assert not final_output.exists()
+
+
+@pytest.mark.parametrize("code,text,hint", [(28, "No space left on device", "free disk space"),
+                                            (30, "Read-only file system", "read-only"),
+                                            (13, "Permission denied", "permissions")])
+def test_system_errors_are_one_line_with_their_own_exit_code(code, text, hint, data_dir, tmp_path, capsys,
+                                                              monkeypatch):
+    """Disk full, read-only or forbidden output: one line naming the file and the fix, exit 3."""
+    import prefix_bench.score.cli as score_cli
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(code, text, str(path))
+
+    monkeypatch.setattr(score_cli, "write_json", refuse)
+    argv, out = _score(tmp_path, data_dir, b"a line\n" * 40)
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and text in err and hint in err, err
+    assert not out.exists()
+
+
+def test_interrupt_is_one_line_exit_130(data_dir, tmp_path, capsys, monkeypatch):
+    import prefix_bench.score.cli as score_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(score_cli, "score_task", interrupted)
+    argv, out = _score(tmp_path, data_dir, b"a line\n" * 40)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "interrupted" in err and not out.exists()

@@ -148,3 +148,26 @@ def test_method_refuses_the_wrong_model_family(bart_dir, tiny_lm):
         build_method("prefix", bart)
     with pytest.raises(PrefixBenchError, match=r"method 'prefix_bart' cannot wrap .*causal"):
         build_method("prefix_bart", tiny_lm[0])
+
+
+def test_one_writer_per_run_directory_and_no_leftover_temp_dirs(workspace):
+    from prefix_bench.atomic import exclusive
+
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=3)
+    out = workspace / "runs" / "locked"
+    with exclusive(out, "test"):  # another train of this run directory is running
+        with pytest.raises(PrefixBenchError, match=r"another `prefix-bench train` is writing here \(pid \d+\)"):
+            train_run(spec, workspace / "data", out)
+    assert not (out / "run.json").exists()
+    interrupted = out / ".checkpoint.k1ll3d"  # what a kill in the middle of a checkpoint write leaves
+    interrupted.mkdir()
+    (interrupted / "state.json").write_text("{")
+    train_run(spec, workspace / "data", out)
+    assert (out / "run.json").is_file()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".checkpoint")]
+
+
+def test_remote_code_is_announced(workspace, caplog):
+    with caplog.at_level("WARNING"):
+        load_lm(str(workspace / "model"), trust_remote_code=True)
+    assert any("trust_remote_code is on" in r.message and "model" in r.getMessage() for r in caplog.records)

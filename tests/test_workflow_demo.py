@@ -139,3 +139,24 @@ def test_decoding_change_reruns_decoding_and_scoring_but_not_training(demo_local
     # while a training setting does retrain (the same check can fail)
     out = _dry_run_jobs(demo_local_run, lambda c: c["defaults"]["train"].update(max_steps=150))
     assert "train_run" in out, out
+
+
+def test_report_reads_only_the_runs_the_config_defines(demo_local_run, tmp_path):
+    """A run directory left from an older config (here a seed 9 with wild scores) is listed as
+    ignored and never enters the results table."""
+    results = tmp_path / "results"
+    for part in ("runs", "data", "report"):
+        shutil.copytree(demo_local_run / "results" / part, results / part)
+    stray = results / "runs" / "smoke" / "tiny-gpt2-prefix-s9"
+    shutil.copytree(results / "runs" / "smoke" / "tiny-gpt2-prefix-s1", stray)
+    expected = results / "report" / "expected_runs.json"
+    assert json.loads(expected.read_text())["runs"] == ["smoke/tiny-gpt2-finetune-s1", "smoke/tiny-gpt2-prefix-s1"]
+    out = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "prefix_bench.cli", "report", "--runs-dir", str(results / "runs"),
+                             "--data-dir", str(results / "data"), "--expected-runs", str(expected),
+                             "--out-dir", str(out)], capture_output=True, text=True, cwd=demo_local_run)
+    assert result.returncode == 0, result.stderr
+    table = (out / "runs.md").read_text()
+    assert "| smoke/tiny-gpt2-prefix-s1 |" in table and "| smoke/tiny-gpt2-prefix-s9 |" not in table
+    assert "Ignored: 1 run directory the config does not define (smoke/tiny-gpt2-prefix-s9)" in table
+    assert "tiny-gpt2-prefix-s9" not in (out / "runs.csv").read_text()

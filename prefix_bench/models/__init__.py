@@ -30,6 +30,9 @@ def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bo
             f"model directory {path!r} has no config.json; build it first "
             "(`prefix-bench build-model`) or give a hub id such as gpt2-medium"
         )
+    if trust_remote_code:
+        log.warning("trust_remote_code is on: loading %r runs the Python code that model ships "
+                    "(its modeling/tokenizer files), with this job's permissions", path)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
         # BART-style models load with their encoder; decoder-only models as causal LMs.
