@@ -130,10 +130,12 @@ PREPARE_OPTION_FLAGS = {"topic_split": "--topic-split", "max_source_words": "--m
 
 
 def source_args(entry: dict) -> list[str]:
-    """`--splits` and `--source-dir` of a dataset entry, as separate arguments."""
+    """`--splits`, `--source-dir` and `--allow-unpinned` of a dataset entry, as separate arguments."""
     args = ["--splits", ",".join(entry.get("splits", ["train", "dev", "test"]))]
     if entry.get("source_dir"):
         args += ["--source-dir", str(entry["source_dir"])]
+    if entry.get("allow_unpinned"):
+        args.append("--allow-unpinned")
     return args
 
 

@@ -8,7 +8,7 @@ from prefix_bench.data.dart import linearize_tripleset
 
 
 def test_golden_committed_sample(tmp_path):
-    manifest = prepare_dataset("dart", tmp_path, source_dir=SAMPLES / "dart", splits=["dev"])
+    manifest = prepare_dataset("dart", tmp_path, source_dir=SAMPLES / "dart", splits=["dev"], allow_unpinned=True)
     assert manifest["counts"]["dev"]["units"] == 3
     units = read_jsonl(tmp_path / "dev.eval.jsonl")
     assert units[0]["source"] == ("Mars Hill College : joined : 1973 | "

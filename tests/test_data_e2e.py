@@ -109,8 +109,8 @@ def test_cli_prints_counts(tmp_path, capsys):
 ])
 def test_malformed_csv_one_line_error(tmp_path, text, match):
     (tmp_path / "devset.csv").write_text(text, encoding="utf-8")
-    with pytest.raises(PrefixBenchError, match=match) as err:
-        prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["dev"])
+    with pytest.raises(PrefixBenchError, match=match) as err:  # past the checksum, the parser's own errors
+        prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["dev"], allow_unpinned=True)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "out" / "dev.jsonl").exists()
 
@@ -122,8 +122,39 @@ def test_truncated_csv_error(tmp_path):
         prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["dev"])
 
 
+def test_copy_that_is_not_the_pinned_file_is_refused_unless_allowed(tmp_path):
+    """A local copy with the official name but other bytes (here the bundled dev sample with one
+    reference dropped) is refused; allowed explicitly, it is used and the manifest says so."""
+    lines = (DEMO_E2E / "devset.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "devset.csv").write_text("".join(lines[:-1]), encoding="utf-8")
+    with pytest.raises(PrefixBenchError, match=r"devset.csv: sha256 .* is not the pinned .*allow_unpinned"):
+        prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["dev"])
+    assert not (tmp_path / "out").exists()
+    manifest = prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["dev"], allow_unpinned=True)
+    assert manifest["source"]["files"]["devset.csv"]["allowed_unpinned"] is True
+
+
+def test_truncated_unpinned_csv_is_refused_by_the_strict_parser(tmp_path):
+    """Cut inside a quoted reference: the lenient parser took the cut text as a reference."""
+    raw = (DEMO_E2E / "trainset.csv").read_bytes()  # the training CSV has no pinned checksum
+    cut = raw[: raw.rindex(b'","') + 10]  # inside the last quoted reference
+    (tmp_path / "trainset.csv").write_bytes(cut)
+    with pytest.raises(PrefixBenchError, match=r"trainset.csv: malformed CSV \(unexpected end of data\)"):
+        prepare_dataset("e2e", tmp_path / "out", source_dir=tmp_path, splits=["train"])
+
+
 def test_outputs_deterministic(tmp_path):
     shutil.copytree(DEMO_E2E, tmp_path / "src")
     a = prepare_dataset("e2e", tmp_path / "a", source_dir=tmp_path / "src")
     b = prepare_dataset("e2e", tmp_path / "b", source_dir=tmp_path / "src")
     assert a["outputs"] == b["outputs"]
+
+
+def test_bundled_sample_checksums_match_its_files():
+    import hashlib
+
+    lines = (DEMO_E2E / "SHA256SUMS").read_text().split("\n")
+    sums = dict(reversed(line.split()) for line in lines if line.strip())
+    assert set(sums) == {"devset.csv", "testset_w_refs.csv", "trainset.csv"}
+    for name, digest in sums.items():
+        assert hashlib.sha256((DEMO_E2E / name).read_bytes()).hexdigest() == digest, name

@@ -40,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--webnlg-lexs", choices=["good", "all"], help="webnlg: lexs used as pairs")
     p.add_argument("--e2e-values", choices=["paper", "raw"],
                    help="e2e: tokenize price values as the paper's files (default) or keep raw")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="accept local files whose sha256 differs from the pinned official one (recorded)")
     p.add_argument("--from-prepared", type=Path, help="subset this prepared folder instead of "
                    "reading the sources")
     p.add_argument("--subset-size", type=int, help="low-data: N training pairs, dev 30%% of N")
@@ -70,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.full.") as full:
             prepare_dataset(args.dataset, Path(full), args.source_dir, splits, args.cache_dir,
-                            **options)
+                            allow_unpinned=args.allow_unpinned, **options)
             manifest = make_subset(Path(full), out, args.subset_size, args.fraction,
                                    args.subset_seed, args.test_size)
     else:
         manifest = prepare_dataset(args.dataset, out, args.source_dir, splits, args.cache_dir,
-                                   **options)
+                                   allow_unpinned=args.allow_unpinned, **options)
     _print_counts(manifest, out)
     return 0

@@ -81,11 +81,13 @@ class _Records:
 
 
 def fetch_url(url: str, dest: Path, expected_sha256: str | None = None) -> str:
-    """Download `url` (http(s) or file://) to `dest` atomically with a progress bar.
+    """Download `url` (https or file://) to `dest` atomically with a progress bar.
 
     Returns the sha256 of what was written. Raises PrefixBenchError on network failure, a short
     read (fewer bytes than Content-Length) or a checksum mismatch; `dest` is then left untouched.
     """
+    if not url.startswith(("https://", "file://")):
+        raise PrefixBenchError(f"refusing to download {url}: only https (or file://) sources are used")
     try:
         response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 (pinned URLs only)
     except (urllib.error.URLError, OSError, ValueError) as err:

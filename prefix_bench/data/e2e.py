@@ -70,7 +70,7 @@ def read_csv(path: Path) -> list[tuple[str, str]]:
     """(mr, ref) rows of an official E2E CSV; malformed files fail naming file and line."""
     try:
         with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, strict=True)  # a quote cut by truncation is an error
             header = next(reader, None)
             if header is None or [h.strip().lower() for h in header] != ["mr", "ref"]:
                 raise PrefixBenchError(f"{path}: expected an E2E CSV with header 'mr,ref', got "

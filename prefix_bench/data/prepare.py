@@ -59,10 +59,23 @@ def _local_sources(adapter: DatasetAdapter, source_dir: Path, splits: list[str])
     return found
 
 
+#: the bundled demo sample's own checksums: a sample is not the official bytes, but it is known
+BUNDLED_SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "demo" / "e2e" / "SHA256SUMS"
+
+
+def bundled_sample_checksums() -> set[str]:
+    lines = BUNDLED_SAMPLES.read_text(encoding="utf-8").splitlines() if BUNDLED_SAMPLES.is_file() else []
+    return {line.split()[0] for line in lines if line.strip()}
+
+
 def load_splits(name: str, source_dir: Path | None = None, splits: list[str] | None = None,
-                cache_dir: Path | None = None, **options: Any
+                cache_dir: Path | None = None, allow_unpinned: bool = False, **options: Any
                 ) -> tuple[DatasetAdapter, dict[str, Any], dict[str, list[Entry]], dict]:
-    """Read the requested splits into entries; also return resolved options and source info."""
+    """Read the requested splits into entries; also return resolved options and source info.
+
+    A file whose sha256 differs from the pinned one (a truncated, altered or other-version copy)
+    is refused unless `allow_unpinned` (then recorded as such); the bundled demo sample is known
+    by its own checksums."""
     adapter = get_adapter(name)
     splits = _check_splits(splits)
     resolved = adapter.resolve_options(options)
@@ -75,16 +88,25 @@ def load_splits(name: str, source_dir: Path | None = None, splits: list[str] | N
         paths = _local_sources(adapter, Path(source_dir), splits)
         root, mode = adapter.root(Path(source_dir)), "local"
     pinned = {f.path: f.sha256 for s in splits for f in adapter.files(s)}
+    samples = bundled_sample_checksums()
     sources = {}
     for split in splits:
         for path in paths[split]:
             rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
             digest = sha256_file(path)
-            # Local copies need not be the official bytes (the demo sample is not), so a
-            # mismatch is recorded rather than refused; downloads were verified already.
             expected = pinned.get(rel)
-            sources[rel] = {"sha256": digest,
-                            "matches_pinned": None if expected is None else digest == expected}
+            record = {"sha256": digest, "matches_pinned": None if expected is None else digest == expected}
+            if record["matches_pinned"] is False:
+                if digest in samples:
+                    record["bundled_sample"] = True
+                elif allow_unpinned:
+                    record["allowed_unpinned"] = True
+                else:
+                    raise PrefixBenchError(
+                        f"{path}: sha256 {digest[:12]}... is not the pinned {expected[:12]}... of {adapter.name} "
+                        f"{rel} (truncated, altered or another version?); use the official file, or set "
+                        f"datasets.<name>.allow_unpinned: true (--allow-unpinned) to use this copy, recorded")
+            sources[rel] = record
     entries = {split: adapter.load(split, root, resolved) for split in splits}
     info = {"mode": mode, "dir": str(root), "files": sources}
     return adapter, resolved, entries, info

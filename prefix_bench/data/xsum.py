@@ -52,9 +52,7 @@ _JSONL_NAMES = {"train": ("train.jsonl",), "dev": ("dev.jsonl", "validation.json
 _FILES = [
     SourceFile(SPLIT_FILE, ("https://raw.githubusercontent.com/EdinburghNLP/XSum/master/"
                             "XSum-Dataset/" + SPLIT_FILE,)),
-    SourceFile(TARBALL, ("http://bollin.inf.ed.ac.uk/public/direct/" + TARBALL,
-                         "https://huggingface.co/datasets/EdinburghNLP/xsum/resolve/main/data/"
-                         + TARBALL)),
+    SourceFile(TARBALL, ("https://huggingface.co/datasets/EdinburghNLP/xsum/resolve/main/data/" + TARBALL,)),
 ]
 _BOILERPLATE = frozenset({
     "Share this with", "Email", "Facebook", "Messenger", "Twitter", "Pinterest", "WhatsApp",

@@ -126,7 +126,7 @@ def _read_jsonl(path: Path) -> Units:
 def _read_e2e_csv(path: Path) -> Units:
     groups: dict[str, list[str]] = {}
     with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(f, strict=True)
         if (
             not reader.fieldnames
             or "mr" not in reader.fieldnames
@@ -136,8 +136,12 @@ def _read_e2e_csv(path: Path) -> Units:
                 f"reference CSV {path} needs columns 'mr' and 'ref' "
                 f"(found {reader.fieldnames})"
             )
-        for row in reader:
-            groups.setdefault(row["mr"], []).append(row["ref"])
+        try:
+            for row in reader:
+                groups.setdefault(row["mr"], []).append(row["ref"])
+        except csv.Error as err:  # e.g. a file cut inside a quoted reference
+            raise PrefixBenchError(f"reference CSV {path}:{reader.line_num}: malformed ({err}); the file is "
+                                   "truncated or altered: use the official file") from None
     return Units(list(groups.values()), [{"id": mr} for mr in groups], source="e2e_csv")
 
 
