@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from tqdm import tqdm
 
@@ -41,7 +41,7 @@ from .models import load_lm
 from .models.formatting import decode_output, newline_token_ids, text_format
 from .models.speedups import fuse_gelu
 from .options import from_dict
-from .provenance import sha256_file
+from .provenance import code_version, sha256_file
 from .train import pick_device
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     spec = parse_run_spec(record.get("spec"), str(record_path))
     if generate is not None:
         spec = dataclasses.replace(spec, generate=generate)
+    check_same_run(weights, record)
     device = pick_device(spec.train.device)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     if spec.generate.fused_gelu:
@@ -74,6 +75,20 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     method.load_trainable_state_dict(state, str(weights))
     method.precision = precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
     return spec, method.eval(), tokenizer, device
+
+
+def check_same_run(weights: Path, record: dict) -> None:
+    """The weights and the run record must come from one training (a run directory mixed from two
+    trainings would decode one run's weights under the other's settings)."""
+    try:
+        with safe_open(str(weights), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("prefix_bench", "{}"))
+    except (SafetensorError, OSError, json.JSONDecodeError) as err:
+        raise PrefixBenchError(f"{weights}: unreadable checkpoint ({err}); retrain the run") from None
+    stored, recorded = meta.get("config_hash"), record.get("config_hash")
+    if stored != recorded:
+        raise PrefixBenchError(f"{weights.parent}: files from different trainings (trained.safetensors "
+                               f"{stored}, run.json {recorded}); retrain the run")
 
 
 @torch.no_grad()
@@ -146,7 +161,7 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: Ge
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
         "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
         "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(),
-        "device": str(device), "precision": method.precision,
+        "device": str(device), "precision": method.precision, "code": code_version(),
         "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
         "eval_sha256": sha256_file(eval_jsonl),
     }

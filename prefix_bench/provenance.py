@@ -24,17 +24,29 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+#: where code lives: an untracked file here (a new module, a local patch) changes what runs
+CODE_PATHS = ("prefix_bench", "workflow", "Snakefile", "pyproject.toml")
+
+
 def git_state(repo: Path | None = None) -> dict:
-    """Commit and dirty flag of the code that runs (None when not in a git checkout)."""
+    """Commit and dirty flag of the code that runs (None when not in a git checkout). Dirty means
+    modified tracked files anywhere, or untracked files among the code (listed)."""
     repo = repo or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
         status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, check=True).stdout
-        return {"commit": commit, "dirty": bool(status.strip())}
+        untracked = subprocess.run(["git", "-C", str(repo), "ls-files", "--others", "--exclude-standard", "--",
+                                    *CODE_PATHS], capture_output=True, text=True, check=True).stdout.split()
+        return {"commit": commit, "dirty": bool(status.strip() or untracked), "untracked_code": untracked[:20]}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
+
+
+def code_version() -> dict:
+    """The code that made an output: git state and the package version (for predictions and scores)."""
+    return {**git_state(), "prefix_bench": package_versions()["prefix-bench"]}
 
 
 def package_versions() -> dict:

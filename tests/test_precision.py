@@ -57,3 +57,6 @@ def test_runs_and_predictions_record_precision_and_decoding_identity(demo_worksp
     assert saved["device"] == "cpu" and saved["precision"]["compute"] == "fp32"
     assert saved["generate_options"]["num_beams"] == 2 and saved["decode_hash"] == spec.generate.identity()
     assert saved["config_hash"] == record["config_hash"]
+    # base model and tokenizer identity, and the code behind the predictions
+    assert {"model.safetensors", "tokenizer.json", "config.json"} <= set(record["model"]["files_sha256"])
+    assert set(saved["code"]) >= {"commit", "dirty", "prefix_bench"}

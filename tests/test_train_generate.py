@@ -171,3 +171,35 @@ def test_remote_code_is_announced(workspace, caplog):
     with caplog.at_level("WARNING"):
         load_lm(str(workspace / "model"), trust_remote_code=True)
     assert any("trust_remote_code is on" in r.message and "model" in r.getMessage() for r in caplog.records)
+
+
+def test_mixed_run_directory_and_mismatched_predictions_fail_in_one_line(workspace, capsys):
+    """A run directory holding another training's weights, and predictions scored against other
+    evaluation units than they were decoded from, are refused (both used to pass silently)."""
+    import shutil
+
+    from prefix_bench.cli import main
+
+    runs = {}
+    for name, length in (("mix-a", 2), ("mix-b", 3)):
+        runs[name] = workspace / "runs" / name
+        train_run(make_spec(workspace, "prefix", {"length": length, "mid_dim": 8}, steps=2), workspace / "data",
+                  runs[name])
+    mixed = workspace / "runs" / "mixed"
+    shutil.copytree(runs["mix-a"], mixed)
+    shutil.copy(runs["mix-b"] / "trained.safetensors", mixed / "trained.safetensors")
+    with pytest.raises(PrefixBenchError, match=r"files from different trainings"):
+        generate_split(mixed, workspace / "data" / "test.eval.jsonl", mixed / "test.txt")
+    assert not (mixed / "test.txt").exists()
+
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=2)
+    preds = runs["mix-a"] / "predictions" / "test.txt"
+    preds.parent.mkdir(exist_ok=True)
+    generate_split(runs["mix-a"], workspace / "data" / "test.eval.jsonl", preds, spec.generate)
+    out = runs["mix-a"] / "scores.json"
+    capsys.readouterr()  # drop what training and decoding printed
+    assert main(["score", "--task", "e2e", "--refs", str(workspace / "data" / "dev.eval.jsonl"),
+                 "--hyps", str(preds), "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "generated from other evaluation units" in err, err
+    assert not out.exists()

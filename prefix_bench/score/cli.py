@@ -9,9 +9,12 @@ scoring fails).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..atomic import write_json
+from ..errors import PrefixBenchError
+from ..provenance import code_version, sha256_file
 from . import TASKS, score_task
 
 
@@ -81,7 +84,23 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def check_predictions_match(refs: Path, hyps: Path) -> None:
+    """Predictions written by `generate` record the evaluation file they decoded; scoring them
+    against another one would pair outputs with the wrong references."""
+    info_path = Path(hyps).with_suffix(".json")
+    if not info_path.is_file():
+        return  # predictions from elsewhere: nothing recorded to compare
+    try:
+        decoded = json.loads(info_path.read_text(encoding="utf-8")).get("eval_sha256")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise PrefixBenchError(f"{info_path}: unreadable; regenerate the predictions") from None
+    if decoded is not None and Path(refs).suffix == ".jsonl" and sha256_file(refs) != decoded:
+        raise PrefixBenchError(f"{hyps} was generated from other evaluation units than {refs} (sha256 "
+                               f"{decoded[:12]}... vs {sha256_file(refs)[:12]}...); regenerate the predictions")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_predictions_match(args.refs, args.hyps)
     result = score_task(
         args.task,
         args.refs,
@@ -89,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         paper_protocol=args.paper_protocol,
         **_options(args),
     )
+    # provenance: exactly which files were scored, by which code
+    result["inputs"] = {"refs": str(args.refs), "refs_sha256": sha256_file(args.refs),
+                        "hyps": str(args.hyps), "hyps_sha256": sha256_file(args.hyps)}
+    result["code"] = code_version()
     print(format_table(result))
     if args.json is not None:
         write_json(args.json, result)
