@@ -262,3 +262,29 @@ def test_config_readme_documents_every_key():
     keys |= set(schema["properties"]) | set(schema["$defs"]["variant"]["properties"])
     undocumented = sorted(k for k in keys if f"`{k}`" not in readme)
     assert not undocumented, f"config/README.md does not document: {undocumented}"
+
+
+def _config_with(edit) -> Path:
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    edit(config)
+    path = workflow_copy() / "config" / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (lambda c: c.update(modles=c.pop("models")), "config top level: unknown key 'modles'; did you mean 'models'?"),
+    (lambda c: c["experiments"]["smoke"].update(seed=[1]), "unknown key 'seed'; did you mean 'seeds'"),
+    (lambda c: c["experiments"].update({"my smoke": c["experiments"].pop("smoke")}), "'my smoke' does not match"),
+    (lambda c: c["models"].update({"../evil": {"builtin": "tiny-gpt2", "tokenizer_dataset": "e2e"}}),
+     "'../evil' does not match"),
+    (lambda c: c["experiments"]["smoke"]["variants"].update({"a/b": {"method": "prefix"}}), "'a/b' does not match"),
+])
+def test_config_structure_errors_are_one_clear_line(edit, expected):
+    """A misspelt key or a name that would become a bad path: the first problem in one line, with
+    the nearest valid keys, not Snakemake's dump of the whole schema."""
+    result = snakemake("-n", "--configfile", str(_config_with(edit)))
+    err = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert expected in err, err[-2000:]
+    assert len(err.splitlines()) < 12 and "$defs" not in err, err[-3000:]

@@ -1,6 +1,7 @@
 # Config validation, the run grid and input functions shared by every stage.
 import json
 import shlex
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -13,8 +14,14 @@ from prefix_bench.experiments import (
     expand_runs,
     source_args,
 )
+from prefix_bench.config_schema import validate_config
 from prefix_bench.report.specs import TableSpec, active_specs
 
+# One line for the first problem (Snakemake's validate would print the whole schema), then
+# Snakemake's validate for the defaults it fills in.
+validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUNS = {(run.experiment, run.name): run for run in expand_runs(config)}
