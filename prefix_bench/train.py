@@ -17,11 +17,10 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import resource
-import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import save_file
@@ -222,15 +221,18 @@ def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[to
     optimizer.step()
 
 
-def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True) -> dict:
+def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True,
+              after_step: Callable[[int], None] | None = None) -> dict:
     """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record.
-    One writer per run directory: a second `train` of the same directory fails at once."""
+    One writer per run directory: a second `train` of the same directory fails at once.
+    `after_step(step)` runs after each step and its checkpoint (tests inject faults there)."""
     with exclusive(out_dir, "`prefix-bench train`"):
         checkpoint.remove_partial(out_dir / "checkpoint")  # writes a kill interrupted
-        return _train_run(spec, data_dir, out_dir, dev)
+        return _train_run(spec, data_dir, out_dir, dev, after_step)
 
 
-def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool) -> dict:
+def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
+               after_step: Callable[[int], None] | None) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     opts = spec.train
@@ -303,8 +305,6 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool) -> dict:
                 f"good checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
             )
 
-    # Fault injection for the kill-and-resume tests: SIGKILL ourselves right after this step.
-    kill_after = int(os.environ.get("PREFIX_BENCH_KILL_AFTER_STEP", "0"))
     while step < total_steps:
         epoch, index = divmod(step, batches_per_epoch)
         order = epoch_order(len(examples), opts.seed, epoch)
@@ -330,8 +330,8 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool) -> dict:
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
             stop_if_not_finite()  # never save weights that a non-finite loss has touched
             save_checkpoint()
-        if step == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if after_step is not None:
+            after_step(step)
     progress.close()
     train_seconds = time.perf_counter() - train_t0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,13 +28,17 @@ def spec_json(root: Path, method: str) -> str:
     })
 
 
-def train(root: Path, method: str, out: Path, kill_after: int = 0) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PREFIX_BENCH_KILL_AFTER_STEP=str(kill_after))
-    return subprocess.run(
-        [sys.executable, "-m", "prefix_bench.cli", "train", "--spec-json", spec_json(root, method),
-         "--data-dir", str(root / "data"), "--out-dir", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+KILLER = Path(__file__).with_name("kill_after_step.py")
+
+
+def train(root: Path, method: str, out: Path, kill_after: int = 0, spec: str | None = None
+          ) -> subprocess.CompletedProcess:
+    """`prefix-bench train` in a fresh process; SIGKILLed right after step `kill_after` (0: never)."""
+    args = ["train", "--spec-json", spec or spec_json(root, method), "--data-dir", str(root / "data"),
+            "--out-dir", str(out)]
+    cmd = [sys.executable, str(KILLER), str(kill_after), *args] if kill_after else \
+        [sys.executable, "-m", "prefix_bench.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("method", ["prefix", "finetune"])
@@ -64,12 +67,7 @@ def test_checkpoint_of_other_settings_is_not_resumed_and_finished_runs_leave_non
     assert (out / "checkpoint").is_dir()
     changed = json.loads(spec_json(workspace, "prefix"))
     changed["train"]["lr"] = 5e-4  # the user edited the config: Snakemake reruns the job
-    env = dict(os.environ, PREFIX_BENCH_KILL_AFTER_STEP="0")
-    result = subprocess.run(
-        [sys.executable, "-m", "prefix_bench.cli", "train", "--spec-json", json.dumps(changed),
-         "--data-dir", str(workspace / "data"), "--out-dir", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    result = train(workspace, "prefix", out, spec=json.dumps(changed))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "starting from scratch" in result.stderr
     assert json.loads((out / "run.json").read_text())["training"]["resumed_from_step"] is None
