@@ -41,6 +41,7 @@ from .models import load_lm
 from .models.formatting import decode_output, newline_token_ids, text_format
 from .models.speedups import fuse_gelu
 from .options import from_dict
+from .progress import ProgressLog
 from .provenance import code_version, sha256_file
 from .train import pick_device
 
@@ -104,6 +105,7 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
     # Our beam search serves decoder-only models; encoder-decoder models decode with generate().
     own = opts.beam_search == "own" and fmt.left_pad_prompts
     outputs: list[list[int]] = [[] for _ in prompts]
+    job_log = ProgressLog("generate", len(prompts), "sources")
     with method.generating(), precision.autocast(device, opts.precision):
         for start in tqdm(range(0, len(order), opts.batch_size), desc="generate", unit="batch",
                           disable=None, mininterval=5):
@@ -128,6 +130,7 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
                 new = [out[row, skip:].tolist() for row in range(len(idx))]
             for row, i in enumerate(idx):
                 outputs[i] = new[row]
+            job_log.update(start + len(idx))
     return outputs
 
 

@@ -42,6 +42,7 @@ from .models.formatting import (  # noqa: F401 (collate re-exported)
     text_format,
 )
 from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
+from .progress import ProgressLog
 from .provenance import environment, sha256_file
 from .runtime import keep_freed_memory
 
@@ -290,6 +291,7 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
     method.train()
     progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
                     disable=None, mininterval=5)
+    job_log = ProgressLog(f"train {spec.run_id}", total_steps, "steps", start=step)  # checked at log steps
     train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
     # No device-to-host read in the loop except at log and checkpoint steps (on a GPU each read
     # stalls the host until the queued work is done): the loss stays on the device, and the first
@@ -327,6 +329,9 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
             loss_value = loss.item()
             history.append({"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
             progress.set_postfix(loss=f"{loss_value:.3f}")
+            job_log.update(step, epoch=f"{epoch + 1}/{math.ceil(total_steps / batches_per_epoch)}",
+                           loss=f"{loss_value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                           tokens_per_s=f"{(tokens_seen - train_tokens0) / (time.perf_counter() - train_t0):.0f}")
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
             stop_if_not_finite()  # never save weights that a non-finite loss has touched
             save_checkpoint()

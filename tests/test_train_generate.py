@@ -203,3 +203,18 @@ def test_mixed_run_directory_and_mismatched_predictions_fail_in_one_line(workspa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "generated from other evaluation units" in err, err
     assert not out.exists()
+
+
+def test_job_logs_get_plain_progress_lines(workspace, caplog, monkeypatch):
+    """Under Snakemake stderr is a file: training and decoding say where they are, with an ETA."""
+    monkeypatch.setenv("PREFIX_BENCH_PROGRESS_SECONDS", "0")
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=4, log_every=2)
+    out = workspace / "runs" / "progress"
+    with caplog.at_level("INFO", logger="prefix_bench.progress"):
+        train_run(spec, workspace / "data", out)
+        generate_split(out, workspace / "data" / "test.eval.jsonl", out / "test.txt", spec.generate)
+    lines = [r.getMessage() for r in caplog.records if r.name == "prefix_bench.progress"]
+    train_lines = [line for line in lines if line.startswith("train ")]
+    assert [line.split(":")[1].split()[0] for line in train_lines] == ["2/4", "4/4"]
+    assert all(k in train_lines[-1] for k in ("epoch", "loss", "lr", "tokens_per_s", "ETA", "elapsed"))
+    assert any(line.startswith("generate: 40/40 sources (100%)") for line in lines), lines
