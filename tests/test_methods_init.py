@@ -56,3 +56,30 @@ def test_emb_word_init_uses_word_embeddings(tiny_lm):
     assert torch.equal(method.prefix.weight, lm.get_input_embeddings().weight[ids])
     with torch.no_grad():  # and then its K/V are exactly the words' K/V
         torch.testing.assert_close(method.compute_kv(), lm_kv(lm, ids), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("fit_embedding", [False, True])
+def test_word_init_fits_only_the_mlp_unless_asked(tiny_lm, fit_embedding):
+    """The paper's code fits the reparametrization MLP to the words' activations and leaves the
+    prefix embedding it reads where it started; `init_fit_embedding` moves it too."""
+    lm, tok = tiny_lm
+    torch.manual_seed(0)
+    method = build_method("prefix", lm, {"init": "words", "init_words": "table-to-text:", "init_steps": 20,
+                                         "init_lr": 1e-2, "init_fit_embedding": fit_embedding})
+    method.initialize(tok, fit=False)
+    before = {n: p.detach().clone() for n, p in method.prefix.named_parameters()}
+    method.initialize(tok)
+    moved = {n for n, p in method.prefix.named_parameters() if not torch.equal(p, before[n])}
+    assert {n for n in moved if n.startswith("mlp.")} == {n for n in before if n.startswith("mlp.")}
+    assert ("embedding.weight" in moved) is fit_embedding
+
+
+def test_adapter_up_projection_init_follows_the_paper_code_or_starts_at_zero(tiny_lm):
+    lm, _ = tiny_lm
+    torch.manual_seed(0)
+    paper = build_method("adapter", lm, {"bottleneck": 8})
+    up = torch.cat([a.up.weight.flatten() for a in paper.adapters])
+    assert up.abs().max() > 0 and abs(float(up.std()) - 0.02) < 0.004  # N(0, 0.02)
+    assert all(torch.count_nonzero(a.up.bias) == 0 for a in paper.adapters)
+    zero = build_method("adapter", lm, {"bottleneck": 8, "up_init": "zeros"})
+    assert all(torch.count_nonzero(a.up.weight) == 0 for a in zero.adapters)

@@ -24,6 +24,9 @@ class AdapterConfig:
     bottleneck: int = ADAPTER_PRESETS["3%"]
     #: dropout inside the adapter (after the nonlinearity) while training
     dropout: float = 0.0
+    #: the up projection's initial weights: "normal" = N(0, 0.02) as the paper's code draws them;
+    #: "zeros" = the model starts exactly as the LM (a common adapter choice). Bias: zero either way
+    up_init: Literal["normal", "zeros"] = "normal"
     #: paper's fine-tuning-style runs use the token mean
     objective: Literal["sum", "mean"] = "mean"
     #: the frozen LM's dropout stays active in training (adapters are trained like fine-tuning)

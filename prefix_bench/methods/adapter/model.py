@@ -5,7 +5,8 @@ block of a frozen LM, each LayerNorm -> Linear(d, b) -> ReLU -> Linear(b, d) plu
     h <- h + W_up ReLU(W_down LN(h))        h: [B, T, d]
 
 The adapters are attached with forward hooks on the blocks, so the LM's own code and `generate`
-are untouched. The up projection starts at zero: before training the model is exactly the LM.
+are untouched. The up projection's weights start from N(0, 0.02) as in the paper's code
+(`up_init: zeros` starts them at zero, so that before training the model is exactly the LM).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from .config import AdapterConfig
 
 
 class Adapter(nn.Module):
-    def __init__(self, hidden: int, bottleneck: int, dropout: float, eps: float) -> None:
+    def __init__(self, hidden: int, bottleneck: int, dropout: float, eps: float, up_init: str = "normal") -> None:
         super().__init__()
         self.norm = nn.LayerNorm(hidden, eps=eps)
         self.down = nn.Linear(hidden, bottleneck)
         self.up = nn.Linear(bottleneck, hidden)
         self.dropout = nn.Dropout(dropout)
-        nn.init.zeros_(self.up.weight)
+        if up_init == "normal":
+            nn.init.normal_(self.up.weight, std=0.02)
+        else:
+            nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, T, d]
@@ -44,7 +48,7 @@ class AdapterTuning(Method):
         blocks = transformer_blocks(lm)
         device = next(lm.parameters()).device
         self.adapters = nn.ModuleList(
-            Adapter(hidden, config.bottleneck, config.dropout, eps) for _ in blocks
+            Adapter(hidden, config.bottleneck, config.dropout, eps, config.up_init) for _ in blocks
         )
         if device.type != "meta":
             self.adapters.to(device)

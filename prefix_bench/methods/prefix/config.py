@@ -52,6 +52,9 @@ class PrefixConfig:
     #: Adam steps and learning rate of the words fit (paper code: 500, 1e-4)
     init_steps: int = 500
     init_lr: float = 1e-4
+    #: real-word init fits only the reparametrization MLP to the words' K/V, as the paper's code
+    #: does; true also moves the prefix embedding it reads
+    init_fit_embedding: bool = False
 
     def validate(self, where: str) -> None:
         if self.length is not None and self.length < 1:

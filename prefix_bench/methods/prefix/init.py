@@ -40,14 +40,18 @@ def lm_kv(lm: nn.Module, ids: list[int]) -> torch.Tensor:
     return torch.stack(layers)  # [n_layer, 2, h, L, d]
 
 
-def fit_prefix(encoder: nn.Module, target: torch.Tensor, steps: int, lr: float) -> float:
-    """Fit `encoder()` ([n_layer, 2, h, L, d]) to `target` by MSE with Adam; return the final MSE."""
+def fit_prefix(encoder: nn.Module, target: torch.Tensor, steps: int, lr: float,
+               fit_embedding: bool = False) -> float:
+    """Fit `encoder()` ([n_layer, 2, h, L, d]) to `target` by MSE with Adam; return the final MSE.
+    Only the MLP moves (the paper's code), unless `fit_embedding` (then its input embedding too)."""
     target = target.detach()
     if getattr(encoder, "table", None) is not None:  # a free table: set it exactly
         with torch.no_grad():
             encoder.table.copy_(target.permute(3, 0, 1, 2, 4).reshape(encoder.table.shape))
         return 0.0
-    params = [p for p in encoder.parameters() if p.requires_grad]
+    mlp = getattr(encoder, "mlp", None)
+    fitted = encoder if fit_embedding or mlp is None else mlp
+    params = [p for p in fitted.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     with torch.enable_grad():
         for _ in range(steps):

@@ -140,7 +140,8 @@ class PrefixTuning(Method):
         return {"init_tokens": len(ids), "init_mse": mse}
 
     def _fit_words(self, ids: list[int]) -> float:
-        return fit_prefix(self.prefix, lm_kv(self.lm, ids), self.config.init_steps, self.config.init_lr)
+        return fit_prefix(self.prefix, lm_kv(self.lm, ids), self.config.init_steps, self.config.init_lr,
+                          self.config.init_fit_embedding)
 
     def _require_prefix(self) -> nn.Module:
         if self.prefix is None:
