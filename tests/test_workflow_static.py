@@ -74,12 +74,16 @@ def test_every_rule_is_deployable():
     assert {"prepare_data", "build_model", "train_run", "generate_outputs", "score_outputs",
             "report_table"} <= set(blocks)
     for name, body in blocks.items():
+        if re.search(r"^\s+run:", body, re.M):  # runs inside Snakemake's own process: no env, local
+            assert any(re.search(rf"^localrules:\n(\s+\w+,\n)*\s+{name},", f.read_text(), re.M)
+                       for f in RULE_FILES), f"in-process rule {name} must be a localrule"
+            continue
         for directive in ("conda", "log", "benchmark", "resources"):
             assert re.search(rf"^\s+{directive}:", body, re.M), f"rule {name} has no {directive}:"
         assert "mem_mb=" in body and "runtime=" in body, f"rule {name}: resources need mem_mb and runtime"
         if name in GPU_RULES:
             assert "gpu=" in body, f"rule {name} must request its GPU"
-            assert "prefix-bench with-device --device {params.device} --" in body, \
+            assert "python -m prefix_bench.cli with-device --device {params.device} --" in body, \
                 f"rule {name} must take its GPU through the device-slot helper"
         if re.search(r"^\s+retries:", body, re.M):
             assert "attempt" in body, f"rule {name} retries without scaling resources by attempt"
@@ -101,7 +105,8 @@ def _pyproject_requirements() -> dict[str, Requirement]:
 
 def test_conda_envs_exist_parse_and_pin():
     files = conda_files()
-    assert set(files) == set(rule_blocks()), "every rule needs a conda: env"
+    shell_rules = {n for n, body in rule_blocks().items() if not re.search(r"^\s+run:", body, re.M)}
+    assert set(files) == shell_rules, "every rule that runs a command needs a conda: env"
     for rule, path in files.items():
         assert path.is_file(), f"rule {rule}: {path} does not exist"
         env = yaml.safe_load(path.read_text())
@@ -113,9 +118,9 @@ def test_conda_envs_exist_parse_and_pin():
                 continue
             assert re.fullmatch(r"[A-Za-z0-9_.-]+=\d[\w.*]*", dep), f"{path.name}: conda dep {dep!r} is not pinned"
         assert any(str(d).startswith("python=") for d in env["dependencies"]), path
-        assert "-e ../.." in pip, f"{path.name} must install prefix_bench itself (-e ../..)"
-        # conda runs pip next to the env file, so ../.. must be the repository root
-        assert (path.parent / "../../pyproject.toml").resolve() == REPO / "pyproject.toml"
+        # no relative install: it would resolve against --conda-prefix, not the repository; the
+        # rules run the repository's package through PYTHONPATH instead
+        assert not any(line.startswith("-e") or "../" in line for line in pip), f"{path.name}: {pip}"
         for line in pip:
             if line.startswith(("-e ", "--extra-index-url ", "--index-url ")):
                 continue
@@ -288,3 +293,14 @@ def test_config_structure_errors_are_one_clear_line(edit, expected):
     assert result.returncode != 0
     assert expected in err, err[-2000:]
     assert len(err.splitlines()) < 12 and "$defs" not in err, err[-3000:]
+
+
+def test_rules_run_the_repository_package_not_an_installed_one():
+    """Every job command starts the CLI through the repository on PYTHONPATH, so conda envs need
+    no install of prefix_bench (a relative `-e ../..` broke under a custom --conda-prefix)."""
+    for rule, block in rule_blocks().items():
+        shell = block.split("shell:", 1)[1] if "shell:" in block else ""
+        if "prefix_bench" in shell or "prefix-bench" in shell:
+            assert "python -m prefix_bench." in shell and "prefix-bench " not in shell, rule
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert re.search(r"^shell\.prefix\(\n\s+\"set -euo pipefail; export PYTHONPATH=", common, re.M)

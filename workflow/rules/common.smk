@@ -1,8 +1,11 @@
 # Config validation, the run grid and input functions shared by every stage.
 import json
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from prefix_bench.experiments import (
@@ -14,8 +17,20 @@ from prefix_bench.experiments import (
     expand_runs,
     source_args,
 )
+from prefix_bench.atomic import write_json
 from prefix_bench.config_schema import validate_config
 from prefix_bench.report.specs import TableSpec, active_specs
+
+# `--use-conda` / `--sdm conda` without conda: say what to do (Snakemake's own message comes later
+# and names no way out).
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    frontend = workflow.deployment_settings.conda_frontend
+    if not (shutil.which(frontend) or shutil.which("conda") or shutil.which("mamba")):
+        sys.exit(
+            f"prefix_bench: --use-conda/--sdm conda needs `{frontend}` on PATH, which is not there. "
+            "Install Miniforge (https://conda-forge.org/download/) and rerun, or run without "
+            '--use-conda in an environment with `pip install -e ".[dev]"` (README: Install).'
+        )
 
 # One line for the first problem (Snakemake's validate would print the whole schema), then
 # Snakemake's validate for the defaults it fills in.
@@ -23,6 +38,15 @@ validate_config(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 )
 validate(config, schema="../schemas/config.schema.yaml")
+
+# How jobs run the package (`python -m prefix_bench.cli ...`): this repository's own copy first on
+# the Python path, so a job needs no installed prefix_bench (conda envs built under any
+# --conda-prefix, runs with --directory). Snakemake's default prefix is `set -euo pipefail;`.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH="
+    # the prefix is formatted with each job's command: braces doubled twice
+    f"{shlex.quote(str(workflow.basedir))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 
 RUNS = {(run.experiment, run.name): run for run in expand_runs(config)}
 EXPERIMENTS = sorted({experiment for experiment, _ in RUNS})

@@ -28,5 +28,5 @@ rule prepare_data:
     params:
         source=dataset_source_args,
     shell:
-        "prefix-bench prepare --dataset {wildcards.dataset} --out results/data/{wildcards.dataset} "
+        "python -m prefix_bench.cli prepare --dataset {wildcards.dataset} --out results/data/{wildcards.dataset} "
         "{params.source} > {log} 2>&1"

@@ -37,7 +37,7 @@ rule derive_dataset:
         parent=lambda wc: derived_parent(config, wc.dataset),
         subset=lambda wc: derive_args(config, wc.dataset),
     shell:
-        "prefix-bench prepare --dataset {params.parent:q} --from-prepared results/data/{params.parent:q} "
+        "python -m prefix_bench.cli prepare --dataset {params.parent:q} --from-prepared results/data/{params.parent:q} "
         "{params.subset} --out results/data/{wildcards.dataset} > {log} 2>&1"
 
 
@@ -64,4 +64,4 @@ rule prepare_dataset_variant:
     params:
         source=lambda wc: adapter_args(config, wc.dataset),
     shell:
-        "prefix-bench prepare {params.source} --out results/data/{wildcards.dataset} > {log} 2>&1"
+        "python -m prefix_bench.cli prepare {params.source} --out results/data/{wildcards.dataset} > {log} 2>&1"

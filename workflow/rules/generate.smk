@@ -26,7 +26,7 @@ rule generate_outputs:
         device=run_device,
         generate=run_generate_json,
     shell:
-        "OMP_NUM_THREADS={threads} prefix-bench with-device --device {params.device} -- "
-        "prefix-bench generate --generate-json {params.generate:q} "
+        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} -- "
+        "python -m prefix_bench.cli generate --generate-json {params.generate:q} "
         "--run-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "--eval-jsonl {input.units} --out {output.predictions} > {log} 2>&1"

@@ -23,5 +23,5 @@ rule build_model:
             f"--train-jsonl {input.train}" if "train" in input.keys() else ""
         ),
     shell:
-        "prefix-bench build-model --name {params.builtin:q} {params.data} "
+        "python -m prefix_bench.cli build-model --name {params.builtin:q} {params.data} "
         "--out results/models/{wildcards.model} > {log} 2>&1"

@@ -11,13 +11,13 @@ rule expected_runs:
     """
     output:
         "results/report/expected_runs.json",
+    log:
+        "results/logs/expected_runs.log",
     params:
         runs=sorted(f"{experiment}/{name}" for experiment, name in RUNS),
     run:
-        from pathlib import Path
-        from prefix_bench.atomic import write_json
-
-        write_json(Path(output[0]), {"runs": params.runs})
+        write_json(output[0], {"runs": params.runs})
+        Path(log[0]).write_text(f"{len(params.runs)} run ids\n")
 
 
 rule report_table:
@@ -39,5 +39,5 @@ rule report_table:
     params:
         mixed="--allow-mixed" if config.get("report", {}).get("allow_mixed") else "",
     shell:
-        "prefix-bench report --runs-dir results/runs --expected-runs {input.expected} "
+        "python -m prefix_bench.cli report --runs-dir results/runs --expected-runs {input.expected} "
         "--out-dir results/report {params.mixed} > {log} 2>&1"

@@ -21,5 +21,5 @@ rule score_outputs:
     params:
         task=lambda wc: dataset_adapter(config, get_run(wc).spec.dataset),  # e2e_n50_s0 -> e2e
     shell:
-        "prefix-bench score --task {params.task:q} --refs {input.units} "
+        "python -m prefix_bench.cli score --task {params.task:q} --refs {input.units} "
         "--hyps {input.predictions} --json {output.scores} > {log} 2>&1"

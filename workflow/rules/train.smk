@@ -27,7 +27,7 @@ rule train_run:
         spec=run_spec_json,
         data=lambda wc: f"results/data/{get_run(wc).spec.dataset}",
     shell:
-        "OMP_NUM_THREADS={threads} prefix-bench with-device --device {params.device} -- "
-        "prefix-bench train --spec-json {params.spec:q} "
+        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} -- "
+        "python -m prefix_bench.cli train --spec-json {params.spec:q} "
         "--data-dir {params.data} --out-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "> {log} 2>&1"
