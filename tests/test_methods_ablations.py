@@ -102,3 +102,22 @@ def test_infix_equals_text_beam5(tiny_lm):
         ref = lm.generate(input_ids=text, attention_mask=torch.ones_like(text), **kw)[0, text.shape[1]:]
     for row in got[:, ids.shape[1]:]:
         assert row.tolist()[: len(ref)] == ref.tolist()
+
+
+def test_emb_mlp_parametrization_trains_an_mlp_and_ejects_to_k_embeddings(tiny_lm):
+    """The paper's code runs EMB-k through an MLP (parametrize_emb='MLP'): the trainable state is
+    the MLP and its input vectors; after ejecting, only the k x d embeddings remain, same K/V."""
+    lm, _ = tiny_lm
+    torch.manual_seed(3)
+    mlp = build_method("prefix_emb", lm, {"length": 4, "mid_dim": 16}).eval()
+    plain = build_method("prefix_emb", lm, {"length": 4, "parametrize": "none"}).eval()
+    d = lm.config.hidden_size
+    assert sorted(n for n, _ in mlp.prefix.named_parameters()) == [
+        "embedding.weight", "mlp.0.bias", "mlp.0.weight", "mlp.2.bias", "mlp.2.weight"]
+    assert mlp.parameter_counts()["trainable"] == 4 * d + d * 16 + 16 + 16 * d + d
+    assert plain.parameter_counts()["trainable"] == mlp.parameter_counts()["stored"] == 4 * d
+    with torch.no_grad():
+        before = mlp.compute_kv()
+        mlp.eject()
+        torch.testing.assert_close(mlp.compute_kv(), before)
+    assert [n for n, _ in mlp.prefix.named_parameters()] == ["table"]

@@ -50,7 +50,7 @@ def test_length_must_match_word_count(tiny_lm):
 
 def test_emb_word_init_uses_word_embeddings(tiny_lm):
     lm, tok = tiny_lm
-    method = build_method("prefix_emb", lm, {"init": "words", "init_words": "summarize"})
+    method = build_method("prefix_emb", lm, {"init": "words", "init_words": "summarize", "parametrize": "none"})
     method.initialize(tok)
     ids = word_ids(tok, "summarize")
     assert torch.equal(method.prefix.weight, lm.get_input_embeddings().weight[ids])

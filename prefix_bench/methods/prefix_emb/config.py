@@ -22,7 +22,13 @@ class PrefixEmbConfig:
     lm_dropout: bool = False
     #: real tokens start at position k, as if the virtual tokens were text
     position_offset: bool = True
+    #: "mlp": the k embeddings come out of Embedding(k, d) -> Linear(d, mid) -> Tanh -> Linear(mid, d),
+    #: as the paper's code runs EMB-k by default (parametrize_emb='MLP'); "none": k free embeddings
+    parametrize: Literal["mlp", "none"] = "mlp"
+    #: hidden width of that MLP
+    mid_dim: int = 512
     #: "random": N(0, 0.02) like GPT-2's token embeddings; "words": the words' own token embeddings
+    #: (needs parametrize: none: they are set exactly)
     init: Literal["random", "words"] = "random"
     #: words (with a leading space) or a key of prefix.config.INIT_WORD_PRESETS
     init_words: str = ""
@@ -32,6 +38,10 @@ class PrefixEmbConfig:
             raise PrefixBenchError(f"{where}.length: must be >= 1, got {self.length}")
         if (self.init == "words") != bool(self.init_words.strip()):
             raise PrefixBenchError(f"{where}.init_words: required with init 'words', only allowed then")
+        if self.init == "words" and self.parametrize != "none":
+            raise PrefixBenchError(f"{where}: init 'words' sets the k embeddings exactly; it needs parametrize: none")
+        if self.mid_dim < 1:
+            raise PrefixBenchError(f"{where}.mid_dim: must be >= 1, got {self.mid_dim}")
 
     @property
     def words(self) -> str:

@@ -19,18 +19,39 @@ from ..prefix.model import PrefixTuning
 
 
 class VirtualEmbeddings(nn.Module):
-    """k free input embeddings [k, d] (random init like GPT-2's token embeddings, std 0.02)."""
+    """k input embeddings [k, d]: free (random init like GPT-2's token embeddings, std 0.02), or
+    the output of a reparametrization MLP over k free vectors (the paper code's default)."""
 
-    def __init__(self, length: int, hidden: int) -> None:
+    def __init__(self, length: int, hidden: int, mid_dim: int | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(length, hidden) * 0.02)
+        if mid_dim is None:
+            self.table = nn.Parameter(torch.randn(length, hidden) * 0.02)
+            self.embedding = self.mlp = None
+        else:
+            self.table = None
+            self.embedding = nn.Embedding(length, hidden)
+            self.mlp = nn.Sequential(nn.Linear(hidden, mid_dim), nn.Tanh(), nn.Linear(mid_dim, hidden))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.table if self.table is not None else self.mlp(self.embedding.weight)
+
+    @torch.no_grad()
+    def eject(self) -> None:
+        """Keep only the k embeddings the MLP produces (a no-op for free embeddings)."""
+        if self.table is None:
+            table = self.weight.detach().clone()
+            del self.embedding, self.mlp
+            self.embedding = self.mlp = None
+            self.table = nn.Parameter(table)
 
 
 class PrefixEmbedding(PrefixTuning):
     name = "prefix_emb"
 
     def _build_prefix(self, length: int) -> None:
-        self.prefix = VirtualEmbeddings(length, self.lm.config.hidden_size)
+        mid = self.config.mid_dim if self.config.parametrize == "mlp" else None
+        self.prefix = VirtualEmbeddings(length, self.lm.config.hidden_size, mid)
         device = next(self.lm.parameters()).device
         if device.type != "meta":
             self.prefix.to(device)
@@ -40,7 +61,7 @@ class PrefixEmbedding(PrefixTuning):
         # The words' own input embeddings: exact, no fitting needed.
         with torch.no_grad():
             table = self.lm.get_input_embeddings().weight
-            self.prefix.weight.copy_(table[torch.tensor(ids, device=table.device)])
+            self.prefix.table.copy_(table[torch.tensor(ids, device=table.device)])
         return 0.0
 
     def compute_kv(self) -> torch.Tensor:
@@ -51,8 +72,10 @@ class PrefixEmbedding(PrefixTuning):
         return torch.stack(layers)  # [n_layer, 2, kv_heads, k, head_dim]
 
     def eject(self) -> None:
-        raise NotImplementedError("EMB-k stores its k embeddings; there is no MLP to eject")
+        """Drop the MLP (if any): only the k x d embeddings remain."""
+        self._require_prefix().eject()
 
     def parameter_counts(self) -> dict[str, int]:
-        self._require_prefix()
-        return Method.parameter_counts(self)  # stored = the k x d embeddings themselves
+        counts = Method.parameter_counts(self)
+        counts["stored"] = self.prefix_length * self.lm.config.hidden_size  # the k embeddings after ejecting
+        return counts
