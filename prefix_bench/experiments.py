@@ -85,6 +85,24 @@ def dataset_entry(config: dict, name: str) -> dict:
     return datasets[name]
 
 
+def prepared_splits(config: dict, name: str) -> list[str]:
+    """The splits a dataset's prepare step reads (a derived dataset: its parent's)."""
+    parent = derived_parent(config, name)
+    if parent is not None:
+        return prepared_splits(config, parent)
+    return list(dataset_entry(config, name).get("splits") or ["train", "dev", "test"])
+
+
+def check_prepared_splits(config: dict, dataset: str, eval_splits: tuple[str, ...], experiment: str) -> None:
+    """At config load: runs need the train split and every split they decode."""
+    splits = prepared_splits(config, dataset)
+    missing = [s for s in ("train", *eval_splits) if s not in splits]
+    if missing:
+        raise PrefixBenchError(
+            f"experiments.{experiment}: dataset {dataset!r} does not prepare {', '.join(missing)} "
+            f"(its splits: {', '.join(splits)}); add it to datasets.{dataset}.splits or change eval_splits")
+
+
 def derived_parent(config: dict, name: str) -> str | None:
     """The dataset a `derive:` entry subsets (None for datasets prepared from files)."""
     derive = dataset_entry(config, name).get("derive")
@@ -211,6 +229,7 @@ def expand_runs(config: dict) -> list[Run]:
         for dataset in datasets:
             dataset_entry(config, dataset)
             eval_splits = tuple(exp.get("eval_splits") or dataset_eval_splits(config, dataset))
+            check_prepared_splits(config, dataset, eval_splits, exp_name)
             for model in exp["models"]:
                 for variant_name, variant in exp["variants"].items():
                     for point in points:

@@ -357,8 +357,12 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
         "precision": precision_info,
     }
     dev_path = data_dir / "dev.jsonl"
-    if dev and dev_path.is_file():
-        dev_examples = encode_split(read_pairs(dev_path), tokenizer, spec, fmt)
+    dev_rows = read_jsonl(dev_path) if dev and dev_path.is_file() else []
+    if dev and not dev_rows:
+        log.warning("%s: no dev pairs (the dev split was not prepared): no dev loss for %s", dev_path, spec.run_id)
+        record["training"]["dev_loss"] = None
+    if dev_rows:
+        dev_examples = encode_split(dev_rows, tokenizer, spec, fmt)
         record["training"]["dev_loss"] = evaluate_loss(method, fmt, dev_examples, opts.batch_size,
                                                        tokenizer.pad_token_id, device)
         record["data"]["dev_sha256"] = sha256_file(dev_path)

@@ -222,7 +222,7 @@ def test_demo_dag_through_slurm_matches_local_run(slurm_cluster, demo_local_run,
     local = re.findall(r"^localrule (\w+):", log, re.M)
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
     assert remote, failure_report(result)
-    assert set(local) <= {"prepare_data", "prepare_dataset_variant", "all"}, local
+    assert set(local) <= {"prepare_data", "prepare_dataset_variant", "expected_runs", "all"}, local
     assert len(submitted) == len(remote), f"{len(remote)} cluster jobs, {len(submitted)} sbatch submissions"
     jobs = {jobid: slurm_job(jobid, env) for jobid in submitted}
     for jobid, job in jobs.items():

@@ -185,7 +185,7 @@ def test_mixed_run_directory_and_mismatched_predictions_fail_in_one_line(workspa
         runs[name] = workspace / "runs" / name
         train_run(make_spec(workspace, "prefix", {"length": length, "mid_dim": 8}, steps=2), workspace / "data",
                   runs[name])
-    mixed = workspace / "runs" / "mixed"
+    mixed = workspace / "runs" / "mixed-dirs"
     shutil.copytree(runs["mix-a"], mixed)
     shutil.copy(runs["mix-b"] / "trained.safetensors", mixed / "trained.safetensors")
     with pytest.raises(PrefixBenchError, match=r"files from different trainings"):
@@ -218,3 +218,16 @@ def test_job_logs_get_plain_progress_lines(workspace, caplog, monkeypatch):
     assert [line.split(":")[1].split()[0] for line in train_lines] == ["2/4", "4/4"]
     assert all(k in train_lines[-1] for k in ("epoch", "loss", "lr", "tokens_per_s", "ETA", "elapsed"))
     assert any(line.startswith("generate: 40/40 sources (100%)") for line in lines), lines
+
+
+def test_a_run_without_a_prepared_dev_split_trains_and_says_so(workspace, tmp_path, caplog):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace / "data", data)
+    (data / "dev.jsonl").write_text("")  # what `splits: [train, test]` leaves
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=2)
+    with caplog.at_level("WARNING"):
+        record = train_run(spec, data, tmp_path / "run")
+    assert record["training"]["dev_loss"] is None and "dev_sha256" not in record["data"]
+    assert any("no dev pairs" in r.getMessage() for r in caplog.records)

@@ -55,3 +55,28 @@ def test_planted_shell_code_in_config_values_never_runs(tmp_path):
         words = shlex.split(command)
         assert "touch" not in words and ";" not in words, command
     assert not marker.exists()
+
+
+def test_leaving_out_a_split_works_and_a_needed_one_is_named_at_load(tmp_path):
+    """`splits: [train, test]` (no dev set at hand) prepares through the workflow (the left-out
+    split's files exist, empty, and the manifest says so); decoding a split that is not prepared
+    fails when the config loads, in one line."""
+    import json
+
+    workdir = copy_workflow(tmp_path / "wf")
+    config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    config["datasets"]["e2e"]["splits"] = ["train", "test"]
+    path = workdir / "config" / "no-dev.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_snakemake(workdir, "results/data/e2e/manifest.json", "--cores", "1", "--configfile", str(path),
+                           timeout=300)
+    assert result.returncode == 0, failure_report(result)
+    manifest = json.loads((workdir / "results" / "data" / "e2e" / "manifest.json").read_text())
+    assert manifest["not_prepared"] == ["dev"] and set(manifest["counts"]) == {"train", "test"}
+    assert (workdir / "results" / "data" / "e2e" / "dev.eval.jsonl").read_text() == ""
+
+    config["experiments"]["smoke"]["eval_splits"] = ["dev", "test"]
+    path.write_text(yaml.safe_dump(config))
+    dry = run_snakemake(workdir, "-n", "--configfile", str(path), timeout=300)
+    assert dry.returncode != 0
+    assert "dataset 'e2e' does not prepare dev (its splits: train, test)" in dry.stdout + dry.stderr

@@ -25,6 +25,7 @@ from .schema import Entry, pair_rows, unit_rows
 log = logging.getLogger(__name__)
 
 EVAL_SPLITS = ("dev", "test")  # splits that also get a `<split>.eval.jsonl`
+ALL_SPLITS = ("train", "dev", "test")
 
 
 def default_cache_dir() -> Path:
@@ -127,9 +128,19 @@ def write_prepared(out_dir: Path, adapter: DatasetAdapter, options: dict[str, An
         if split in EVAL_SPLITS:
             write_jsonl(out_dir / f"{split}.eval.jsonl", unit_rows(split_entries, split))
             outputs[f"{split}.eval.jsonl"] = sha256_file(out_dir / f"{split}.eval.jsonl")
+    # A split left out (`splits:`, e.g. no dev set at hand) still gets its files, empty, so the
+    # prepared folder always has the same file set (the workflow declares them all); the manifest
+    # says which splits were not prepared, and the stages treat an empty split as absent.
+    not_prepared = [s for s in ALL_SPLITS if s not in entries]
+    for split in not_prepared:
+        names = [f"{split}.jsonl"] + ([f"{split}.eval.jsonl"] if split in EVAL_SPLITS else [])
+        for name in names:
+            write_jsonl(out_dir / name, [])
+            outputs[name] = sha256_file(out_dir / name)
     manifest = {
         "dataset": adapter.name, "version": adapter.VERSION, "options": options,
-        "splits": list(entries), "counts": counts, "source": source_info, "outputs": outputs,
+        "splits": list(entries), "not_prepared": not_prepared, "counts": counts, "source": source_info,
+        "outputs": outputs,
     }
     manifest.update(extra or {})
     write_json(out_dir / "manifest.json", manifest)  # last: its presence means "complete"
