@@ -74,7 +74,7 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     except (SafetensorError, OSError) as err:
         raise PrefixBenchError(f"{weights}: unreadable checkpoint ({err}); retrain the run") from None
     method.load_trainable_state_dict(state, str(weights))
-    method.precision = precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
+    precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
     return spec, method.eval(), tokenizer, device
 
 
@@ -164,7 +164,8 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: Ge
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
         "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
         "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(),
-        "device": str(device), "precision": method.precision, "code": code_version(),
+        "device": str(device), "precision": precision.describe(device, spec.generate.precision, spec.generate.tf32),
+        "code": code_version(),
         "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
         "eval_sha256": sha256_file(eval_jsonl),
     }

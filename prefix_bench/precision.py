@@ -37,13 +37,17 @@ def apply(model: nn.Module, device: torch.device, precision: str, tf32: bool) ->
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
-    frozen = torch.float32
     if bf16_active(device, precision):
-        frozen = torch.bfloat16
         with torch.no_grad():
             for p in model.parameters():
                 if not p.requires_grad and p.is_floating_point():
                     p.data = p.data.to(torch.bfloat16)
-    return {"compute": "bf16-autocast" if bf16_active(device, precision) else "fp32",
-            "frozen_weights": str(frozen).removeprefix("torch."), "trained_parameters": "float32",
-            "tf32_matmul": bool(tf32 and device.type == "cuda"), "requested": precision}
+    return describe(device, precision, tf32)
+
+
+def describe(device: torch.device, precision: str, tf32: bool) -> dict:
+    """What `apply` sets up on `device`, as recorded in run.json and the predictions' record."""
+    bf16 = bf16_active(device, precision)
+    return {"compute": "bf16-autocast" if bf16 else "fp32", "frozen_weights": "bfloat16" if bf16 else "float32",
+            "trained_parameters": "float32", "tf32_matmul": bool(tf32 and device.type == "cuda"),
+            "requested": precision}

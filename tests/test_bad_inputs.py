@@ -92,7 +92,8 @@ CASES = {
     "min above max new tokens": (lambda t, d: _train(t, d, spec(generate={"min_new_tokens": 9, "max_new_tokens": 5})),
                                  r"min_new_tokens \(9\) exceeds max_new_tokens \(5\)"),
     "unknown precision": (lambda t, d: _train(t, d, spec(train={"precision": "fp16"})), r"train.precision"),
-    "decoding settings not JSON": (lambda t, d: _generate_json(t, d, "{num_beams: 3"), r"--generate-json: not valid JSON"),
+    "decoding settings not JSON": (lambda t, d: _generate_json(t, d, "{num_beams: 3"),
+                                   r"--generate-json: not valid JSON"),
     "unknown decoding key": (lambda t, d: _generate_json(t, d, '{"beams": 3}'), r"unknown key 'beams'"),
 }
 

@@ -436,7 +436,8 @@ def check_decoding(s: CheckSettings, device: torch.device) -> dict:
         "one_at_a_time_sources": len(one), "peft_sources": len(few),
         "speedup_vs_one_at_a_time": rate_ours / rate_single, "speedup_vs_hf_batched": rate_ours / rate_hf,
         "speedup_vs_peft_nocache": rate_ours / rate_peft,
-        "fp32_identical_sources": sum(same), "fp32_first_mismatch": next((i for i, x in enumerate(same) if not x), None),
+        "fp32_identical_sources": sum(same),
+        "fp32_first_mismatch": next((i for i, x in enumerate(same) if not x), None),
         "bf16_agreeing_sources": sum(a == b for a, b in zip(tokens_ours, tokens_single)),
         "mean_new_tokens": statistics.mean(len(x) for x in tokens_ours),
     }
