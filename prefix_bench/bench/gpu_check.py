@@ -540,27 +540,22 @@ def table(r: dict) -> str:
 
     if m := part("matmul"):
         lines.append(f"{r['machine']['device']}: {m['dtype']} matmul {m['flops_per_s'] / 1e12:.1f} TFLOP/s measured")
+    def step_row(label: str, v: dict) -> str:
+        if "error" in v:
+            return f"{label:<64} FAILED {v['error']}"
+        mfu = v["mfu_datasheet"] if v["mfu_datasheet"] is not None else v["fraction_of_measured_peak"]
+        mb = "n/a" if v["peak_mb"] is None else f"{v['peak_mb']:.0f}"
+        return f"{label:<64}{v['step_ms']:>8.2f}{v['tokens_per_s']:>10.0f}{mfu * 100:>6.1f}%{mb:>9}"
+
     if t := part("train"):
         lines.append(f"{'training step':<64}{'ms':>8}{'tok/s':>10}{'MFU':>7}{'peak MB':>9}")
         for key, v in t.items():
             kind, batch = key.split("@")
-            label = f"{TRAIN_CONTENDERS[kind]}, batch {batch}"
-            if "error" in v:
-                lines.append(f"{label:<64} FAILED {v['error']}")
-                continue
-            mfu = v["mfu_datasheet"] if v["mfu_datasheet"] is not None else v["fraction_of_measured_peak"]
-            mb = "n/a" if v["peak_mb"] is None else f"{v['peak_mb']:.0f}"
-            lines.append(f"{label:<64}{v['step_ms']:>8.2f}{v['tokens_per_s']:>10.0f}{mfu * 100:>6.1f}%{mb:>9}")
+            lines.append(step_row(f"{TRAIN_CONTENDERS[kind]}, batch {batch}", v))
     if t := part("train_xsum"):
         for key, v in t.items():
             kind, batch = key.split("@")
-            label = f"{BART_CONTENDERS[kind]}, batch {batch.removeprefix('xsum')}"
-            if "error" in v:
-                lines.append(f"{label:<64} FAILED {v['error']}")
-                continue
-            mfu = v["mfu_datasheet"] if v["mfu_datasheet"] is not None else v["fraction_of_measured_peak"]
-            mb = "n/a" if v["peak_mb"] is None else f"{v['peak_mb']:.0f}"
-            lines.append(f"{label:<64}{v['step_ms']:>8.2f}{v['tokens_per_s']:>10.0f}{mfu * 100:>6.1f}%{mb:>9}")
+            lines.append(step_row(f"{BART_CONTENDERS[kind]}, batch {batch.removeprefix('xsum')}", v))
     if p := part("packing"):
         lines.append(f"packing {p['runs']} prefix runs x batch {p['rows_per_run']}: {p['step_ms']:.2f} ms a step vs "
                      f"{p['separate_steps_ms']:.2f} ms separately ({p['speedup_vs_separate']:.2f}x)")
