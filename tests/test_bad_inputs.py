@@ -1,4 +1,5 @@
-"""Table-driven: each bad input gives a one-line error naming the problem, exit 2, no output.
+"""Table-driven: each bad input gives a one-line error naming the problem, exit 2, no output
+(40 cases with the system-error and interrupt tests below; none may end in a traceback).
 
 Checksum mismatches and corrupt/truncated downloads are covered in test_data_download.py, NaN
 loss in test_train_generate.py; this table drives the CLI the way a user does.
@@ -95,6 +96,32 @@ CASES = {
     "decoding settings not JSON": (lambda t, d: _generate_json(t, d, "{num_beams: 3"),
                                    r"--generate-json: not valid JSON"),
     "unknown decoding key": (lambda t, d: _generate_json(t, d, '{"beams": 3}'), r"unknown key 'beams'"),
+    "zero learning rate": (lambda t, d: _train(t, d, spec(train={"lr": 0})), r"train.lr: must be > 0"),
+    "zero epochs": (lambda t, d: _train(t, d, spec(train={"epochs": 0})), r"train.epochs: must be >= 1"),
+    "zero max_steps": (lambda t, d: _train(t, d, spec(train={"max_steps": 0})), r"train.max_steps: must be >= 1"),
+    "negative warmup": (lambda t, d: _train(t, d, spec(train={"warmup_steps": -1})), r"train.warmup_steps"),
+    "negative checkpoint interval": (lambda t, d: _train(t, d, spec(train={"checkpoint_every": -5})),
+                                     r"train.checkpoint_every"),
+    "negative clipping": (lambda t, d: _train(t, d, spec(train={"grad_clip": -1.0})), r"train.grad_clip"),
+    "negative weight decay": (lambda t, d: _train(t, d, spec(train={"weight_decay": -0.1})), r"train.weight_decay"),
+    "zero Adam epsilon": (lambda t, d: _train(t, d, spec(train={"adam_eps": 0})), r"train.adam_eps: must be > 0"),
+    "Adam beta2 of one": (lambda t, d: _train(t, d, spec(train={"adam_beta2": 1.0})), r"train.adam_beta2"),
+    "zero source tokens": (lambda t, d: _train(t, d, spec(train={"max_source_tokens": 0})),
+                           r"train.max_source_tokens: must be >= 1"),
+    "unknown train key": (lambda t, d: _train(t, d, spec(train={"learning_rate": 1e-4})),
+                          r"unknown key 'learning_rate'"),
+    "unknown method": (lambda t, d: _train(t, d, spec(method="prefix-tuning")), r"prefix-tuning"),
+    "train option of the wrong type": (lambda t, d: _train(t, d, spec(train={"batch_size": "ten"})),
+                                       r"batch_size"),
+    "negative min new tokens": (lambda t, d: _train(t, d, spec(generate={"min_new_tokens": -1})),
+                                r"generate.min_new_tokens: must be >= 0"),
+    "zero decoding batch": (lambda t, d: _train(t, d, spec(generate={"batch_size": 0})),
+                            r"generate.batch_size: must be >= 1"),
+    "infinite length penalty": (lambda t, d: _train(t, d, spec(generate={"length_penalty": float("inf")})),
+                                r"length_penalty"),
+    "spec not JSON": (lambda t, d: _train(t, d, "{run_id: x"), r"not valid JSON"),
+    "word init without words": (lambda t, d: _train(t, d, spec(method_options={"init": "words"})), r"init_words"),
+    "tf32 not a boolean": (lambda t, d: _train(t, d, spec(train={"tf32": "yes"})), r"tf32: expected true/false"),
 }
 
 
@@ -122,10 +149,11 @@ def test_system_errors_are_one_line_with_their_own_exit_code(code, text, hint, d
 
     monkeypatch.setattr(score_cli, "write_json", refuse)
     argv, out = _score(tmp_path, data_dir, b"a line\n" * 40)
+    out.write_text('{"BLEU": 0.5}')  # a good result from an earlier run
     assert main(argv) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err and text in err and hint in err, err
-    assert not out.exists()
+    assert out.read_text() == '{"BLEU": 0.5}'  # left as it was
 
 
 def test_interrupt_is_one_line_exit_130(data_dir, tmp_path, capsys, monkeypatch):
