@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 
 from prefix_bench.methods import build_method
@@ -11,8 +12,8 @@ from prefix_bench.methods.prefix.export import export_peft, load_prefix, save_pr
 from prefix_bench.models.tiny import tiny_model
 
 
-def _method(tok, **options):
-    lm = tiny_model("tiny-gpt2", len(tok), tok.eos_token_id, seed=0).eval()
+def _method(tok, arch="tiny-gpt2", **options):
+    lm = tiny_model(arch, len(tok), tok.eos_token_id, seed=0).eval()
     torch.manual_seed(0)
     return build_method("prefix", lm, {"length": 3, "mid_dim": 16, **options}).eval()
 
@@ -49,13 +50,14 @@ def test_safetensors_round_trip(tiny_lm, tmp_path):
                                    method(enc.input_ids, enc.attention_mask), atol=0, rtol=0)
 
 
-def test_peft_loads_exported_prefix_with_same_logits(tiny_lm, tmp_path):
+@pytest.mark.parametrize("arch", ["tiny-gpt2", "tiny-llama"])  # tiny-llama: grouped-query attention
+def test_peft_loads_exported_prefix_with_same_logits(tiny_lm, tmp_path, arch):
     from peft import PeftModel
 
     _, tok = tiny_lm
-    method = _method(tok)
+    method = _method(tok, arch)
     export_peft(method, tmp_path / "peft")
-    base = tiny_model("tiny-gpt2", len(tok), tok.eos_token_id, seed=0).eval()
+    base = tiny_model(arch, len(tok), tok.eos_token_id, seed=0).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         peft_model = PeftModel.from_pretrained(base, str(tmp_path / "peft")).eval()

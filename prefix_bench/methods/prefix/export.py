@@ -54,12 +54,12 @@ def export_peft(method: PrefixTuning, out_dir: Path, base_model: str = "") -> No
     """Write `out_dir` as a PEFT prefix-tuning adapter (`PeftModel.from_pretrained(lm, out_dir)`)."""
     from peft import PrefixTuningConfig
 
-    n_layer, kv_heads, head_dim, hidden = kv_geometry(method.lm.config)
-    if kv_heads * head_dim != hidden:
-        raise PrefixBenchError("PEFT's prefix format assumes kv_heads * head_dim == hidden (no GQA)")
+    n_layer, kv_heads, head_dim, _ = kv_geometry(method.lm.config)
+    # PEFT sizes a prefix by its K/V heads (grouped-query attention: kv_heads < heads), exactly our
+    # table's layout [L, n_layer, 2, kv_heads, head_dim]; without GQA this is (hidden, heads).
     config = PrefixTuningConfig(
-        task_type="CAUSAL_LM", num_virtual_tokens=method.prefix_length, token_dim=hidden,
-        num_layers=n_layer, num_attention_heads=method.lm.config.num_attention_heads,
+        task_type="CAUSAL_LM", num_virtual_tokens=method.prefix_length, token_dim=kv_heads * head_dim,
+        num_layers=n_layer, num_attention_heads=kv_heads,
         num_transformer_submodules=1, prefix_projection=False, base_model_name_or_path=base_model or None,
     )
     out_dir = Path(out_dir)
