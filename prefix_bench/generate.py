@@ -138,7 +138,7 @@ def decode_sources(method: Method, tokenizer, sources: list[str], opts: Generate
                    max_source_tokens: int, device: torch.device) -> list[str]:
     """Beam-search each source once; return outputs in the order of `sources`."""
     fmt = text_format(method.lm)
-    prompts = [fmt.encode_prompt(tokenizer, s, max_source_tokens) for s in sources]
+    prompts = [fmt.encode_prompt(tokenizer, method.format_source(s), max_source_tokens) for s in sources]
     bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
     new = decode_prompts(method, prompts, opts, tokenizer.pad_token_id, tokenizer.eos_token_id, bad, device)
     return [decode_output(tokenizer, ids, opts.empty_placeholder) for ids in new]

@@ -164,10 +164,10 @@ def read_pairs(path: Path) -> list[dict]:
     return rows
 
 
-def encode_split(rows: list[dict], tokenizer, spec: RunSpec, fmt: TextFormat) -> list[Encoded]:
+def encode_split(rows: list[dict], tokenizer, spec: RunSpec, fmt: TextFormat, method: Method) -> list[Encoded]:
     t = spec.train
-    return [fmt.encode_pair(tokenizer, r["source"], r["target"], t.max_source_tokens, t.max_target_tokens)
-            for r in rows]
+    return [fmt.encode_pair(tokenizer, method.format_source(r["source"]), r["target"], t.max_source_tokens,
+                            t.max_target_tokens) for r in rows]
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -254,7 +254,7 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
     precision_info = precision.apply(method, device, opts.precision, opts.tf32)
 
     fmt = text_format(lm)
-    examples = encode_split(train_rows, tokenizer, spec, fmt)
+    examples = encode_split(train_rows, tokenizer, spec, fmt, method)
     batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
     total_steps = opts.max_steps or batches_per_epoch * opts.epochs
     optimizer = build_optimizer(params, opts)
@@ -362,7 +362,7 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
         log.warning("%s: no dev pairs (the dev split was not prepared): no dev loss for %s", dev_path, spec.run_id)
         record["training"]["dev_loss"] = None
     if dev_rows:
-        dev_examples = encode_split(dev_rows, tokenizer, spec, fmt)
+        dev_examples = encode_split(dev_rows, tokenizer, spec, fmt, method)
         record["training"]["dev_loss"] = evaluate_loss(method, fmt, dev_examples, opts.batch_size,
                                                        tokenizer.pad_token_id, device)
         record["data"]["dev_sha256"] = sha256_file(dev_path)

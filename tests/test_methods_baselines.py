@@ -117,3 +117,12 @@ def test_own_beam_search_matches_generate(tiny_dir, tiny_lm, name):
                                  **method.generation_kwargs(mask), **kw)[:, ids.shape[1]:]
     for row, got in zip(ref.tolist(), ours):
         assert row[: len(got)] == got
+
+
+def test_fine_tuning_cue_words_reach_training_and_decoding_alike(tiny_lm):
+    """The paper's low-data fine-tuning sees the prefix's init words in front of every source."""
+    lm, tok = tiny_lm
+    cued = build_method("finetune", lm, {"cue_words": "table-to-text"})
+    assert cued.format_source("name : The Eagle") == "table-to-text: name : The Eagle"
+    assert build_method("finetune", lm, {}).format_source("name : The Eagle") == "name : The Eagle"
+    assert build_method("prefix", lm, {"length": 2}).format_source("x") == "x"

@@ -50,6 +50,11 @@ class Method(nn.Module):
         return self
 
     # --- forward / generation -------------------------------------------------------------
+    def format_source(self, source: str) -> str:
+        """The source text as this method feeds it to the LM, in training and decoding alike
+        (fine-tuning's low-data cue words; every other method: unchanged)."""
+        return source
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **decoder_inputs) -> torch.Tensor:
         """Logits [B, T, V] for a batch (training or scoring). Encoder-decoder models also get
         `decoder_input_ids` / `decoder_attention_mask` (models.formatting.TextFormat.forward)."""

@@ -16,3 +16,5 @@ class Finetune(Method):
         self.objective = config.objective
         lm.requires_grad_(True)
 
+    def format_source(self, source: str) -> str:
+        return f"{self.config.cue} {source}" if self.config.cue else source
