@@ -314,3 +314,10 @@ def test_rules_run_the_repository_package_not_an_installed_one():
             assert "python -m prefix_bench." in shell and "prefix-bench " not in shell, rule
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
     assert re.search(r"^shell\.prefix\(\n\s+\"set -euo pipefail; export PYTHONPATH=", common, re.M)
+
+
+def test_licence_and_workflow_catalog_entry():
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    entry = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    assert entry["usage"]["software-stack-deployment"]["conda"] is True and entry["usage"]["report"] is True
+    assert "pip install" in entry["usage"]["mandatory-flags"]["desc"]
