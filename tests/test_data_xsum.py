@@ -1,5 +1,6 @@
 """XSum adapter: release format (folder and tarball), topics from BBC URLs, truncation."""
 
+import json
 import shutil
 import tarfile
 
@@ -70,3 +71,16 @@ def test_bad_option_type(tmp_path):
 def test_shared_sample50(tmp_path):
     m = prepare_dataset("xsum", tmp_path, source_dir=shared("xsum"), splits=["test"])
     assert m["counts"]["test"] == {"pairs": 50, "units": 50, "refs": 50}
+
+
+def test_topic_split_of_a_copy_without_urls_is_one_line_error(tmp_path):
+    """A JSONL copy without article URLs (Hugging Face's XSum has none) cannot be split by topic:
+    it used to give every Table 4 split zero pairs, silently."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rows = [{"id": str(i), "document": "Some article text.", "summary": "A summary."} for i in range(3)]
+    (src / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert prepare_dataset("xsum", tmp_path / "plain", source_dir=src, splits=["test"])["counts"]["test"]["pairs"] == 3
+    with pytest.raises(PrefixBenchError, match=r"has no URL, but topic_split 'news_to_sports'"):
+        prepare_dataset("xsum", tmp_path / "topics", source_dir=src, splits=["test"], topic_split="news_to_sports")
+    assert not (tmp_path / "topics" / "manifest.json").exists()

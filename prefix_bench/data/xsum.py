@@ -151,7 +151,14 @@ class XSumAdapter(DatasetAdapter):
 
     def load(self, split: str, source_dir: Path, options: dict[str, Any]) -> list[Entry]:
         entries = []
+        topic_split = options["topic_split"]
         for bbcid, rec in self._records(split, source_dir):
+            if topic_split != "none" and not rec.get("url"):
+                # Topics come from the article URLs (Table 4); a copy without them (e.g. Hugging
+                # Face's XSum) would silently give every topic split zero pairs.
+                raise PrefixBenchError(f"{source_dir}: article {bbcid} has no URL, but topic_split "
+                                       f"{topic_split!r} reads topics from the URLs; use the original XSum "
+                                       "release (its .summary files carry [SN]URL[SN])")
             section, category = bbc_topic(rec.get("url", ""))
             if not _keep(split, section, category, options["topic_split"]):
                 continue
