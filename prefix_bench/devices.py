@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DEVICES_ENV = "PREFIX_BENCH_DEVICES"
 LOCK_DIR_ENV = "PREFIX_BENCH_LOCK_DIR"
 SLOT_ENV = "PREFIX_BENCH_DEVICE_SLOT"
+SLOTS_ENV = "PREFIX_BENCH_SLOTS_PER_GPU"
 
 
 def default_lock_dir() -> Path:
@@ -86,9 +87,26 @@ def detect_devices(explicit: str | None = None, environ: dict | None = None) -> 
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
+def slots_per_device(explicit: int | None = None) -> int:
+    """How many jobs share one GPU: --slots-per-device, else $PREFIX_BENCH_SLOTS_PER_GPU, else 1."""
+    value = explicit if explicit is not None else os.environ.get(SLOTS_ENV, "1")
+    try:
+        slots = int(value)
+    except ValueError:
+        slots = 0
+    if slots < 1:
+        raise PrefixBenchError(f"slots per GPU must be a whole number >= 1, got {value!r} (${SLOTS_ENV})")
+    return slots
+
+
+def slot_lock_name(device: str, slot: int) -> str:
+    return f"gpu{device}.lock" if slot == 0 else f"gpu{device}.slot{slot}.lock"
+
+
 def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = None,
-                 poll: float = 0.5) -> tuple[str, int]:
-    """Lock the first free device; returns (device id, open lock fd). Waits while all are busy.
+                 poll: float = 0.5, slots: int = 1) -> tuple[str, int]:
+    """Lock the first free slot (`slots` per device, filled across devices first); returns
+    (device id, open lock fd). Waits while all are busy.
 
     The fd is inheritable so that the lock survives `exec` and lives as long as the job.
     """
@@ -98,8 +116,8 @@ def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = Non
     start = time.monotonic()
     next_notice = start
     while True:
-        for dev in devices:
-            path = lock_dir / f"gpu{dev}.lock"
+        for dev, slot in ((d, k) for k in range(slots) for d in devices):
+            path = lock_dir / slot_lock_name(dev, slot)
             try:  # never through a planted symlink; never another user's file
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             except OSError as err:
@@ -130,7 +148,7 @@ def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = Non
 
 
 def device_environment(device: str, devices_arg: str | None, lock_dir: Path,
-                       timeout: float | None = None) -> tuple[dict[str, str], int | None]:
+                       timeout: float | None = None, slots: int = 1) -> tuple[dict[str, str], int | None]:
     """The environment changes for one job and the lock fd to keep open (None: no lock)."""
     if device == "cpu":
         log.info("train.device is cpu: GPUs hidden (CUDA_VISIBLE_DEVICES='')")
@@ -149,8 +167,8 @@ def device_environment(device: str, devices_arg: str | None, lock_dir: Path,
         log.warning("train.device is auto and no GPU was found: running on the CPU "
                     "(set train.device: cpu to make this explicit)")
         return {"CUDA_VISIBLE_DEVICES": ""}, None
-    dev, fd = acquire_slot(devices, lock_dir, timeout)
-    log.info("device slot: GPU %s (lock %s)", dev, lock_dir / f"gpu{dev}.lock")
+    dev, fd = acquire_slot(devices, lock_dir, timeout, slots=slots)
+    log.info("device slot: GPU %s (%d job(s) per GPU; locks in %s)", dev, slots, lock_dir)
     return {"CUDA_VISIBLE_DEVICES": dev, SLOT_ENV: dev}, fd
 
 
@@ -161,7 +179,8 @@ def run_with_device(args: argparse.Namespace) -> int:
     if not command:
         raise PrefixBenchError("with-device: no command given (usage: with-device --device auto -- CMD ...)")
     lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
-    changes, _fd = device_environment(args.device, args.devices, lock_dir, args.timeout)
+    changes, _fd = device_environment(args.device, args.devices, lock_dir, args.timeout,
+                                      slots_per_device(args.slots_per_device))
     os.environ.update(changes)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -187,6 +206,8 @@ def add_parser(subparsers) -> None:
                    help=f"GPU ids to hand out, e.g. 0,1 (default: ${DEVICES_ENV}, CUDA_VISIBLE_DEVICES, nvidia-smi)")
     p.add_argument("--lock-dir", default=None, help=f"slot lock directory (default: ${LOCK_DIR_ENV} or a tmp dir)")
     p.add_argument("--timeout", type=float, default=None, help="give up after waiting this many seconds (default: wait)")
+    p.add_argument("--slots-per-device", type=int, default=None,
+                   help=f"jobs that may share one GPU (default: ${SLOTS_ENV}, else 1)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(func=run_with_device)
 

@@ -190,3 +190,30 @@ def test_lock_directory_is_private_and_planted_symlinks_are_refused(tmp_path):
     linked.symlink_to(locks)  # the lock directory itself replaced by a link
     with pytest.raises(PrefixBenchError, match="not a directory owned by you"):
         acquire_slot(["0"], linked, timeout=1)
+
+
+def test_several_jobs_share_a_gpu_when_asked(tmp_path, monkeypatch):
+    """Small jobs leave most of a GPU idle: with 2 slots per GPU, two jobs hold GPU 0 at once and a
+    third waits until one ends; slots fill across GPUs first."""
+    from prefix_bench.devices import acquire_slot, slots_per_device
+    from prefix_bench.errors import PrefixBenchError
+
+    locks = tmp_path / "locks"
+    first, fd1 = acquire_slot(["0", "1"], locks, timeout=1, slots=2)
+    second, fd2 = acquire_slot(["0", "1"], locks, timeout=1, slots=2)
+    assert (first, second) == ("0", "1")  # across GPUs before sharing one
+    third, fd3 = acquire_slot(["0", "1"], locks, timeout=1, slots=2)
+    fourth, fd4 = acquire_slot(["0", "1"], locks, timeout=1, slots=2)
+    assert (third, fourth) == ("0", "1")
+    with pytest.raises(PrefixBenchError, match="stayed busy"):
+        acquire_slot(["0", "1"], locks, timeout=0.5, poll=0.1, slots=2)
+    os.close(fd3)
+    freed, fd5 = acquire_slot(["0", "1"], locks, timeout=1, slots=2)
+    assert freed == "0"
+    for fd in (fd1, fd2, fd4, fd5):
+        os.close(fd)
+    monkeypatch.setenv("PREFIX_BENCH_SLOTS_PER_GPU", "3")
+    assert slots_per_device() == 3 and slots_per_device(2) == 2
+    monkeypatch.setenv("PREFIX_BENCH_SLOTS_PER_GPU", "zero")
+    with pytest.raises(PrefixBenchError, match="PREFIX_BENCH_SLOTS_PER_GPU"):
+        slots_per_device()
