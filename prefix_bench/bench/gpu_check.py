@@ -260,6 +260,13 @@ def time_training(step, batches: list[dict], s: CheckSettings, device: torch.dev
             "achieved_flops_per_s": flops / step_s}
 
 
+def with_utilisation(r: dict, trainable: int, device: torch.device, peak: float, datasheet: float | None) -> dict:
+    """A timed contender's figures plus its size, peak memory and share of the measured and datasheet peaks."""
+    r.update(trainable=trainable, peak_mb=peak_mb(device), fraction_of_measured_peak=r["achieved_flops_per_s"] / peak,
+             mfu_datasheet=r["achieved_flops_per_s"] / datasheet if datasheet else None)
+    return r
+
+
 def check_training(s: CheckSettings, device: torch.device, peak: float, datasheet: float | None) -> dict:
     out = {}
     for batch_size in s.train_batches:
@@ -275,10 +282,7 @@ def check_training(s: CheckSettings, device: torch.device, peak: float, datashee
                 continue
             finally:
                 step = None
-            r.update(trainable=trainable, peak_mb=peak_mb(device),
-                     fraction_of_measured_peak=r["achieved_flops_per_s"] / peak,
-                     mfu_datasheet=r["achieved_flops_per_s"] / datasheet if datasheet else None)
-            out[f"{kind}@{batch_size}"] = r
+            out[f"{kind}@{batch_size}"] = with_utilisation(r, trainable, device, peak, datasheet)
     return out
 
 
@@ -331,10 +335,7 @@ def check_training_bart(s: CheckSettings, device: torch.device, peak: float, dat
             continue
         finally:
             lm = method = optimizer = None
-        r.update(trainable=sum(p.numel() for p in params), peak_mb=peak_mb(device),
-                 fraction_of_measured_peak=r["achieved_flops_per_s"] / peak,
-                 mfu_datasheet=r["achieved_flops_per_s"] / datasheet if datasheet else None)
-        out[key] = r
+        out[key] = with_utilisation(r, sum(p.numel() for p in params), device, peak, datasheet)
     return out
 
 
