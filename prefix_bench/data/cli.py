@@ -1,6 +1,6 @@
 """`prefix-bench prepare`: write a dataset's JSONL files and manifest, print per-split counts.
 
-    prefix-bench prepare --dataset e2e --source-dir ../shared/data/e2e --splits dev,test
+    prefix-bench prepare --dataset e2e --source-dir /path/to/e2e-dataset --splits dev,test
     prefix-bench prepare --dataset e2e --from-prepared results/data/e2e --subset-size 50 \
         --subset-seed 3 --out results/data/e2e_n50_s3
 """

@@ -8,7 +8,7 @@ where it comes from (see resources/demo/e2e/README.md) and small enough for pack
 Rows are copied byte for byte (same quoting, same line endings as the originals) so the adapter's
 CSV parsing is exercised on the real format. Re-run with:
 
-    python -m prefix_bench.data.demo_sample ../shared/data/e2e prefix_bench/resources/demo/e2e
+    python -m prefix_bench.data.demo_sample /path/to/e2e-dataset prefix_bench/resources/demo/e2e
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Prepare one dataset: sources -> `<out>/<split>.jsonl`, `<split>.eval.jsonl`, `manifest.json`.
 
-    prefix-bench prepare --dataset e2e --source-dir ../shared/data/e2e --splits dev,test
+    prefix-bench prepare --dataset e2e --source-dir /path/to/e2e-dataset --splits dev,test
 
 Sources come from a local directory (offline mode, `--source-dir`) or are downloaded into a cache
 and verified (see download.py). The manifest records the adapter VERSION, the resolved options,

@@ -1,7 +1,7 @@
 """Prefix key/values injected at the attention function, the route that survives transformers 5.
 
 transformers 5 removed legacy cache tuples, and passing a prefix through the KV cache breaks on
-padded sources, beam search and BART's cross-attention (../shared BRIEF section 2). Instead we
+padded sources, beam search and BART's cross-attention. Instead we
 register our own attention implementation: it looks up the prefix K/V of the calling attention
 module, concatenates them in front of that module's own keys/values and widens the mask so every
 query may attend to every prefix slot. Everything else is transformers' own SDPA path, so causal
