@@ -120,9 +120,10 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
                 ids[row, cols] = torch.tensor(prompts[i])
                 mask[row, cols] = 1
             ids, mask = ids.to(device), mask.to(device)
-            extra = method.generation_kwargs(mask)
+            extra = method.generation_kwargs(mask, ids)
             if own:
-                new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"), **search)
+                new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"),
+                                  drop_finished=not method.per_source_state, **search)
             else:
                 out = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                          early_stopping=False, **extra, **search)

@@ -54,7 +54,7 @@ def _generate(method, tok):
     with torch.no_grad(), method.generating():
         return method.lm.generate(input_ids=ids, attention_mask=mask, num_beams=3, max_new_tokens=6,
                                   do_sample=False, pad_token_id=tok.pad_token_id,
-                                  **method.generation_kwargs(mask))
+                                  **method.generation_kwargs(mask, ids))
 
 
 def test_every_decoder_method_is_covered():
@@ -111,10 +111,11 @@ def test_own_beam_search_matches_generate(tiny_dir, tiny_lm, name):
     ids, mask = _left_padded_prompts(tok)
     kw = dict(num_beams=3, max_new_tokens=6, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     with torch.no_grad(), method.generating():
-        ours = beam_search(method.lm, ids, mask, position_ids=method.generation_kwargs(mask).get("position_ids"),
-                           **kw)
+        ours = beam_search(method.lm, ids, mask,
+                           position_ids=method.generation_kwargs(mask, ids).get("position_ids"),
+                           drop_finished=not method.per_source_state, **kw)
         ref = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False, early_stopping=False,
-                                 **method.generation_kwargs(mask), **kw)[:, ids.shape[1]:]
+                                 **method.generation_kwargs(mask, ids), **kw)[:, ids.shape[1]:]
     for row, got in zip(ref.tolist(), ours):
         assert row[: len(got)] == got
 
@@ -126,3 +127,20 @@ def test_fine_tuning_cue_words_reach_training_and_decoding_alike(tiny_lm):
     assert cued.format_source("name : The Eagle") == "table-to-text: name : The Eagle"
     assert build_method("finetune", lm, {}).format_source("name : The Eagle") == "name : The Eagle"
     assert build_method("prefix", lm, {"length": 2}).format_source("x") == "x"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_target_only_head_gives_the_full_heads_loss(tiny_dir, tiny_lm, name):
+    """The training loop's target-only LM head must not change any method's loss (EMB-k and INFIX-k
+    run the LM on their own sequences inside the forward, where the head must not be gathered)."""
+    from prefix_bench.config import TrainOptions
+    from prefix_bench.models.formatting import text_format
+    from prefix_bench.train import loss_of_batch
+
+    _, tok = tiny_lm
+    method = _fresh(tiny_dir, name).eval()
+    batch, cpu = _batch(tok), torch.device("cpu")
+    fmt = text_format(method.lm)
+    with torch.no_grad():
+        losses = [loss_of_batch(method, fmt, batch, TrainOptions(target_only_head=on), cpu) for on in (True, False)]
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-5, rtol=1e-5)

@@ -25,6 +25,9 @@ class Method(nn.Module):
     #: "sum" = per-sequence sum of token losses averaged over the batch (paper's prefix runs),
     #: "mean" = token mean (the usual fine-tuning loss).
     objective: str = "mean"
+    #: True when the method's decoding state is per source row (INFIX-k): a decoder must then
+    #: keep every row of a batch until the batch ends (our beam search drops finished items)
+    per_source_state: bool = False
 
     def __init__(self, lm: nn.Module, config) -> None:
         super().__init__()
@@ -60,8 +63,9 @@ class Method(nn.Module):
         `decoder_input_ids` / `decoder_attention_mask` (models.formatting.TextFormat.forward)."""
         return self.lm(input_ids=input_ids, attention_mask=attention_mask, **decoder_inputs).logits
 
-    def generation_kwargs(self, attention_mask: torch.Tensor) -> dict:
-        """Extra keyword arguments for `self.lm.generate` (e.g. offset position ids)."""
+    def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict:
+        """Extra keyword arguments for `self.lm.generate` for this batch of prompts (e.g. offset
+        position ids); methods whose state depends on the source read `input_ids` too."""
         return {}
 
     @contextlib.contextmanager

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ...errors import PrefixBenchError
+from ..activations import layer_kv
 
 
 def word_ids(tokenizer, words: str) -> list[int]:
@@ -34,10 +35,9 @@ def lm_kv(lm: nn.Module, ids: list[int]) -> torch.Tensor:
     x = torch.tensor([ids], device=device)
     was_training = lm.training
     lm.eval()
-    cache = lm(input_ids=x, attention_mask=torch.ones_like(x), use_cache=True).cache
+    kv = layer_kv(lm, torch.ones_like(x), input_ids=x)  # [n_layer, 2, 1, h, L, d]
     lm.train(was_training)
-    layers = [torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers]  # [2, h, L, d]
-    return torch.stack(layers)  # [n_layer, 2, h, L, d]
+    return kv[:, :, 0]
 
 
 def fit_prefix(encoder: nn.Module, target: torch.Tensor, steps: int, lr: float,

@@ -177,7 +177,7 @@ class PrefixTuning(Method):
                 position_ids=self.position_ids(attention_mask),
             ).logits
 
-    def generation_kwargs(self, attention_mask: torch.Tensor) -> dict:
+    def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict:
         # generate() expands these over beams and increments them per new token.
         return {"position_ids": self.position_ids(attention_mask)}
 

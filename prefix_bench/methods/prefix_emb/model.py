@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..activations import layer_kv
 from ..base import Method
 from ..prefix.model import PrefixTuning
 
@@ -67,9 +68,7 @@ class PrefixEmbedding(PrefixTuning):
     def compute_kv(self) -> torch.Tensor:
         emb = self._require_prefix().weight[None]  # [1, k, d]
         ones = torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device)
-        cache = self.lm(inputs_embeds=emb, attention_mask=ones, use_cache=True).cache
-        layers = [torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers]
-        return torch.stack(layers)  # [n_layer, 2, kv_heads, k, head_dim]
+        return layer_kv(self.lm, ones, inputs_embeds=emb)[:, :, 0]  # [n_layer, 2, kv_heads, k, head_dim]
 
     def eject(self) -> None:
         """Drop the MLP (if any): only the k x d embeddings remain."""
