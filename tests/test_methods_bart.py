@@ -116,3 +116,49 @@ def test_training_reaches_only_the_three_prefixes(bart):
     for site in SITES:
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.prefixes[site].parameters())
     assert not lm.training
+
+
+def _bart_word_kv_reference(lm, ids):
+    """BART's K/V of the words at each site, read another way: the decoder and cross sites from the
+    generation cache, the encoder site by projecting each encoder layer's input (BART is post-LN,
+    so a layer's input is what its self-attention reads)."""
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        out = lm(input_ids=x, decoder_input_ids=x, use_cache=True, output_hidden_states=True)
+    cache = out.cache
+    def split(t, heads):  # [1, L, heads * d] -> [heads, L, d]
+        return t[0].view(t.shape[1], heads, -1).transpose(0, 1)
+    encoder = []
+    for layer, h in zip(lm.model.encoder.layers, out.encoder_hidden_states):
+        attn = layer.self_attn
+        encoder.append(torch.stack([split(attn.k_proj(h), attn.num_heads), split(attn.v_proj(h), attn.num_heads)]))
+    def from_cache(c):
+        return torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in c.layers])
+    return {"encoder": torch.stack(encoder), "decoder": from_cache(cache.self_attention_cache),
+            "cross": from_cache(cache.cross_attention_cache)}
+
+
+@pytest.mark.parametrize("reparametrize", [False, True])
+def test_word_init_reproduces_the_words_kv_at_all_three_sites(tiny_lm, reparametrize):
+    from prefix_bench.methods.prefix.init import word_ids
+
+    _, tok = tiny_lm
+    lm = tiny_model("tiny-bart", len(tok), tok.eos_token_id, seed=0).eval()
+    torch.manual_seed(0)
+    options = {"init": "words", "init_words": "summarize", "reparametrize": reparametrize, "mid_dim": 32,
+               "init_steps": 400, "init_lr": 3e-3}
+    method = build_method("prefix_bart", lm, options)
+    info = method.initialize(tok)
+    ids = word_ids(tok, "summarize")
+    assert method.prefix_length == info["init_tokens"] == len(ids)
+    expected = _bart_word_kv_reference(lm, ids)
+    with torch.no_grad():
+        for site in SITES:
+            got = method.prefixes[site]()
+            assert got.shape == expected[site].shape
+            err = (got - expected[site]).abs().max().item()
+            assert err < (1e-5 if not reparametrize else 1e-4), (site, err)
+    # a fresh model loading the trained state needs only the length (generate.py's path)
+    shaped = build_method("prefix_bart", tiny_model("tiny-bart", len(tok), tok.eos_token_id, seed=0), options)
+    assert shaped.initialize(tok, fit=False) == {"init_tokens": len(ids)}
+    shaped.load_trainable_state_dict(method.trainable_state_dict(), "test")

@@ -114,7 +114,9 @@ def bart_dir(workspace) -> Path:
     return build_tiny("tiny-bart", [t for r in rows for t in (r["source"], r["target"])], workspace / "bart")
 
 
-@pytest.mark.parametrize("method,options", [("prefix_bart", {"length": 3, "mid_dim": 16}), ("finetune", {})])
+@pytest.mark.parametrize("method,options", [
+    ("prefix_bart", {"init": "words", "init_words": "summarize", "mid_dim": 16, "init_steps": 5}),
+    ("finetune", {})])
 def test_encoder_decoder_runs_through_train_and_generate(workspace, bart_dir, method, options):
     """BART-style runs (paper Table 3) go through the same stages: seq2seq inputs, no label shift,
     right-padded sources, generate() with beam search; outputs one line per unit, reproducible."""

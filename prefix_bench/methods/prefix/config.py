@@ -63,14 +63,19 @@ class PrefixConfig:
             raise PrefixBenchError(f"{where}.mid_dim: must be >= 1, got {self.mid_dim}")
         if not 0.0 <= self.dropout < 1.0:
             raise PrefixBenchError(f"{where}.dropout: must be in [0, 1), got {self.dropout}")
-        if self.init == "words" and not self.init_words.strip():
-            raise PrefixBenchError(f"{where}.init_words: required when init is 'words'")
-        if self.init == "random" and self.init_words:
-            raise PrefixBenchError(f"{where}.init_words: only used with init: words")
-        if self.init_steps < 0 or self.init_lr <= 0:
-            raise PrefixBenchError(f"{where}.init_steps/init_lr: need steps >= 0 and lr > 0")
+        validate_word_init(self, where)
 
     @property
     def words(self) -> str:
         """The init words with presets resolved."""
         return INIT_WORD_PRESETS.get(self.init_words, self.init_words)
+
+
+def validate_word_init(config, where: str) -> None:
+    """The init options every prefix config shares (init, init_words, init_steps, init_lr)."""
+    if config.init == "words" and not config.init_words.strip():
+        raise PrefixBenchError(f"{where}.init_words: required when init is 'words'")
+    if config.init == "random" and config.init_words:
+        raise PrefixBenchError(f"{where}.init_words: only used with init: words")
+    if config.init_steps < 0 or config.init_lr <= 0:
+        raise PrefixBenchError(f"{where}.init_steps/init_lr: need steps >= 0 and lr > 0")

@@ -8,7 +8,8 @@ As in the paper's code, three independent prefixes, each with its own Embedding 
                            keys/values (batch B * num_beams)
 All are injected by `methods.attention` (the batch-1 prefix is expanded to any batch, the mask is
 widened so every query sees the prefix, padded source keys stay masked). Positions are not
-offset on either side: BART's learned positions count real tokens only.
+offset on either side: BART's learned positions count real tokens only. Real-word initialisation
+(`init: words`) fits each site to BART's own K/V of the words (`word_site_kv`).
 
 Interface: `forward` is seq2seq-shaped,
     forward(input_ids, attention_mask, decoder_input_ids=None, decoder_attention_mask=None,
@@ -26,10 +27,12 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ...errors import PrefixBenchError
 from ..attention import active_prefixes, use_prefix_attention
 from ..base import Method
+from ..prefix.init import fit_prefix, word_ids
 from ..prefix.model import PrefixEncoder
-from .config import PrefixBartConfig
+from .config import DEFAULT_BART_LENGTH, PrefixBartConfig
 
 SITES = ("encoder", "decoder", "cross")
 
@@ -44,6 +47,44 @@ def attention_sites(lm: nn.Module) -> dict[str, list[nn.Module]]:
     }
 
 
+@torch.no_grad()
+def word_site_kv(lm: nn.Module, sites: dict[str, list[nn.Module]], ids: list[int]) -> dict[str, torch.Tensor]:
+    """BART's own K/V of the words `ids` at each site -> {site: [n_layer, 2, heads, L, head_dim]}.
+
+    The words are both the encoder input and the decoder input (positions 0..L-1, no special
+    tokens): the encoder site gets the encoder's self-attention K/V of the words, the decoder site
+    the decoder's (reading the words over the encoded words), the cross site the cross-attention
+    K/V of the encoded words. Read at each attention module's key/value projections."""
+    captured: dict[tuple[nn.Module, str], torch.Tensor] = {}
+    hooks = []
+    for modules in sites.values():
+        for m in modules:
+            for part in ("k_proj", "v_proj"):
+                def keep(_module, _args, out, key=(m, part)):
+                    captured[key] = out
+                hooks.append(getattr(m, part).register_forward_hook(keep))
+    device = next(lm.parameters()).device
+    x = torch.tensor([ids], device=device)
+    was_training = lm.training
+    lm.eval()
+    try:
+        lm(input_ids=x, attention_mask=torch.ones_like(x), decoder_input_ids=x,
+           decoder_attention_mask=torch.ones_like(x), use_cache=False)
+    finally:
+        lm.train(was_training)
+        for h in hooks:
+            h.remove()
+    out = {}
+    for site, modules in sites.items():
+        layers = []
+        for m in modules:
+            k, v = (captured[(m, part)][0] for part in ("k_proj", "v_proj"))  # [L, heads * head_dim]
+            heads = m.num_heads
+            layers.append(torch.stack([t.view(t.shape[0], heads, -1).transpose(0, 1) for t in (k, v)]))
+        out[site] = torch.stack(layers)
+    return out
+
+
 class PrefixBart(Method):
     name = "prefix_bart"
 
@@ -53,24 +94,56 @@ class PrefixBart(Method):
         lm.requires_grad_(False)
         use_prefix_attention(lm)
         self._sites = attention_sites(lm)  # plain dict: modules of the frozen LM
-        c = lm.config
+        self.prefixes: nn.ModuleDict | None = None
+        self.prefix_length = 0
+        if config.init == "random" or config.length is not None:
+            self._build_prefixes(config.length or DEFAULT_BART_LENGTH)
+        # else: L is the init words' token count, known once `initialize(tokenizer)` runs
+
+    def _build_prefixes(self, length: int) -> None:
+        c, config = self.lm.config, self.config
         heads = {"encoder": c.encoder_attention_heads, "decoder": c.decoder_attention_heads,
                  "cross": c.decoder_attention_heads}
         self.prefixes = nn.ModuleDict({
-            site: PrefixEncoder(config.length, config.mid_dim, config.reparametrize, config.dropout,
+            site: PrefixEncoder(length, config.mid_dim, config.reparametrize, config.dropout,
                                 len(modules), heads[site], c.d_model // heads[site], c.d_model)
             for site, modules in self._sites.items()
         })
-        device = next(lm.parameters()).device
+        device = next(self.lm.parameters()).device
         if device.type != "meta":
             self.prefixes.to(device)
-        self.prefix_length = config.length
+        self.prefix_length = length
 
+    def initialize(self, tokenizer, fit: bool = True) -> dict:
+        """Real-word init (section 7.4): L = the words' token count; if `fit`, each site's MLP is
+        fitted to BART's K/V of the words at that site."""
+        if self.config.init != "words":
+            return {}
+        ids = word_ids(tokenizer, self.config.words)
+        if self.config.length is not None and self.config.length != len(ids):
+            raise PrefixBenchError(
+                f"method_options.length is {self.config.length} but init_words {self.config.words!r} is "
+                f"{len(ids)} tokens; the prefix length must equal the token count (drop `length` or "
+                "change the words)")
+        if self.prefixes is None:
+            self._build_prefixes(len(ids))
+        if not fit:
+            return {"init_tokens": len(ids)}
+        targets = word_site_kv(self.lm, self._sites, ids)
+        mse = {site: fit_prefix(self.prefixes[site], targets[site], self.config.init_steps, self.config.init_lr,
+                                self.config.init_fit_embedding) for site in SITES}
+        return {"init_tokens": len(ids), "init_mse": max(mse.values()), "init_mse_by_site": mse}
+
+    def _require_prefixes(self) -> nn.ModuleDict:
+        if self.prefixes is None:
+            raise PrefixBenchError(
+                "prefix length comes from init_words: call method.initialize(tokenizer) before use")
+        return self.prefixes
 
     def _kv_by_module(self) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
         active = {}
         for site, modules in self._sites.items():
-            kv = self.prefixes[site]()  # [n_layer, 2, heads, L, head_dim]
+            kv = self._require_prefixes()[site]()  # [n_layer, 2, heads, L, head_dim]
             for i, m in enumerate(modules):
                 active[m] = (kv[i, 0].unsqueeze(0), kv[i, 1].unsqueeze(0))
         return active
@@ -94,5 +167,5 @@ class PrefixBart(Method):
 
     def parameter_counts(self) -> dict[str, int]:
         counts = super().parameter_counts()
-        counts["stored"] = sum(int(torch.Size(p.shape).numel()) for p in self.prefixes.values())
+        counts["stored"] = sum(int(torch.Size(p.shape).numel()) for p in self._require_prefixes().values())
         return counts
