@@ -176,10 +176,11 @@ class RunSpec:
 
     def config_hash(self) -> str:
         """The training identity: a hash of every setting that can change the trained weights
-        (names and decoding settings excluded). Same hash, same weights expected."""
+        (names, where the run is reported and decoding settings excluded). Same hash, same
+        weights expected."""
         d = self.training_dict()
-        d.pop("run_id")
-        d.pop("experiment")
+        for where in ("run_id", "experiment", "paper"):
+            d.pop(where)
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

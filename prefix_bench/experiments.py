@@ -17,6 +17,7 @@ fractions), written by `prefix-bench prepare --from-prepared` (workflow/rules/de
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import shlex
 from dataclasses import dataclass
@@ -40,10 +41,23 @@ class Run:
     variant: str = ""
     #: the sweep point, as ((key, value), ...) in the config's key order
     sweep: tuple = ()
+    #: "experiment/name" of the earlier run that trains, decodes and scores exactly this (same
+    #: training identity, decoding settings and eval splits); None when this run does its own
+    trained_in: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.experiment}/{self.name}"
 
     @property
     def directory(self) -> str:
-        return f"{RESULTS}/runs/{self.experiment}/{self.name}"
+        """Where the run's weights, predictions and scores live (the earlier run's, if shared)."""
+        return f"{RESULTS}/runs/{self.trained_in or self.run_id}"
+
+    def identity(self) -> tuple:
+        """What decides every output of the run: the training identity (`config_hash`: not where
+        the run is reported), the decoding settings and the splits it decodes."""
+        return self.spec.config_hash(), self.spec.generate.identity(), self.eval_splits
 
     @property
     def dataset(self) -> str:
@@ -257,11 +271,36 @@ def expand_runs(config: dict) -> list[Run]:
                             where = f"experiments.{exp_name}.variants.{variant_name}"
                             spec = from_dict(RunSpec, spec_dict, where)
                             runs.append(Run(exp_name, name, spec, eval_splits, variant_name, point))
-    return runs
+    return _share_identical(runs)
+
+
+def _share_identical(runs: list[Run]) -> list[Run]:
+    """A run identical to an earlier one in everything but where it is reported (e.g. Figure 4's
+    DART L=10 is Table 2's prefix run) is trained, decoded and scored once: the later one points
+    to the earlier one (`trained_in`) and every table reads the same outputs."""
+    first: dict[tuple, str] = {}
+    out = []
+    for run in runs:
+        owner = first.setdefault(run.identity(), run.run_id)
+        out.append(run if owner == run.run_id else dataclasses.replace(run, trained_in=owner))
+    return out
+
+
+def trained_runs(runs: list[Run]) -> list[Run]:
+    """The runs that train (one per distinct identity), in config order."""
+    return [run for run in runs if run.trained_in is None]
+
+
+def reported_elsewhere(runs: list[Run]) -> dict[str, dict]:
+    """For the report: each run that reads another's outputs -> where they are and how it is
+    reported ({"trained_in", "experiment", "paper"})."""
+    return {run.run_id: {"trained_in": run.trained_in, "experiment": run.experiment,
+                         "paper": run.spec.paper}
+            for run in runs if run.trained_in is not None}
 
 
 def grid_counts(runs: list[Run]) -> dict[str, int]:
-    """Train jobs per experiment (one per run)."""
+    """Runs per experiment, as reported (a run shared with an earlier experiment counts in both)."""
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.experiment] = counts.get(run.experiment, 0) + 1

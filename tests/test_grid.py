@@ -201,3 +201,27 @@ def test_every_declared_table_and_figure_names_config_experiments():
         experiments = yaml.safe_load((REPO / "config" / config_file).read_text())["experiments"]
         unknown = [e for e in spec.experiments if e not in experiments]
         assert not unknown, f"{name}: experiments {unknown} are not in config/{config_file}"
+
+
+def test_identical_runs_train_once_and_read_the_same_outputs():
+    """The paper grid's 895 runs hold 853 distinct trainings: Figure 5's 40 "table-to-text:" runs
+    are Figure 3's prefix runs, Figure 4's XSum L=100 and DART L=10 are Tables 3's and 2's."""
+    from prefix_bench.experiments import reported_elsewhere, trained_runs
+
+    config = paper_config()
+    if _missing_methods(config):
+        pytest.skip("methods not registered yet")
+    runs = expand_runs(config)
+    trained = trained_runs(runs)
+    assert len(runs) == 895 and len(trained) == 853
+    assert len({r.identity() for r in trained}) == 853  # no two trainings alike
+    by_id = {r.run_id: r for r in runs}
+    shared = reported_elsewhere(runs)
+    assert sorted({by_id[i].experiment for i in shared}) == ["figure4_length_dart", "figure4_length_xsum",
+                                                              "figure5_init_e2e"]
+    for run_id, where in shared.items():
+        alias, owner = by_id[run_id], by_id[where["trained_in"]]
+        assert owner.trained_in is None and alias.directory == owner.directory
+        assert alias.spec.config_hash() == owner.spec.config_hash() and alias.experiment != owner.experiment
+    dart = by_id["figure4_length_dart/gpt2-medium-prefix-length10-s1"]
+    assert dart.trained_in == "table2_dart/gpt2-medium-prefix-s1"

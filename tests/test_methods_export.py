@@ -77,3 +77,31 @@ def test_peft_loads_exported_prefix_with_same_logits(tiny_lm, tmp_path, arch):
             theirs = peft_model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits
     torch.testing.assert_close(theirs[0], ours[0], atol=1e-5, rtol=1e-4)
     assert not torch.allclose(theirs[1][enc.attention_mask[1].bool()], ours[1][enc.attention_mask[1].bool()])
+
+
+def test_peft_without_cache_decodes_our_tokens(tiny_lm, tmp_path):
+    """The comparison route the README names: PEFT's `generate(use_cache=False)` on an exported
+    prefix gives the tokens our own decoding gives (its cached generate does not)."""
+    from peft import PeftModel
+
+    _, tok = tiny_lm
+    method = _method(tok)
+    with torch.no_grad():
+        method.prefix.mlp[2].weight.mul_(20)  # a prefix that changes what the tiny LM says
+    export_peft(method, tmp_path / "peft")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peft_model = PeftModel.from_pretrained(tiny_model("tiny-gpt2", len(tok), tok.eos_token_id, seed=0),
+                                               str(tmp_path / "peft")).eval()
+        ids = tok(" name : The Eagle | food : French", return_tensors="pt").input_ids
+        mask = torch.ones_like(ids)
+        kw = dict(max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
+        with torch.no_grad():
+            theirs = peft_model.generate(input_ids=ids, attention_mask=mask, use_cache=False, **kw)
+            with method.generating():
+                ours = method.lm.generate(input_ids=ids, attention_mask=mask, **method.generation_kwargs(mask, ids),
+                                          **kw)
+            base = tiny_model("tiny-gpt2", len(tok), tok.eos_token_id, seed=0).eval().generate(
+                input_ids=ids, attention_mask=mask, **kw)
+    assert theirs[0, ids.shape[1]:].tolist() == ours[0, ids.shape[1]:].tolist()
+    assert ours[0, ids.shape[1]:].tolist() != base[0, ids.shape[1]:].tolist()  # the prefix matters

@@ -229,3 +229,32 @@ def test_expected_runs_file_must_be_a_list_of_run_ids(tmp_path):
         read_expected_runs(bad)
     with pytest.raises(PrefixBenchError, match="not found"):
         read_expected_runs(tmp_path / "missing.json")
+
+
+def test_a_run_shared_with_an_earlier_identical_run_enters_its_own_table(table2_runs):
+    """A run identical to one of another experiment (Figure 4's DART L=10 is Table 2's prefix run)
+    trains once; the later table reads the same outputs under its own experiment and paper row."""
+    make_run(table2_runs, "figure_x", "tiny-gpt2-prefix-s3", paper_method="Prefix", seed=3,
+             scores={"BLEU": 0.74, "NIST": 8.0, "METEOR": 0.45, "ROUGE_L": 0.7, "CIDEr": 2.4})
+    expected_file = table2_runs / "expected_runs.json"
+    expected_file.write_text(json.dumps({
+        "runs": ["table2_e2e/tiny-gpt2-prefix-s1", "table2_e2e/tiny-gpt2-prefix-s2",
+                 "table2_e2e/tiny-gpt2-finetune-s1", "figure_x/tiny-gpt2-prefix-s3"],
+        "reported_elsewhere": {"table2_e2e/tiny-gpt2-prefix-s3": {
+            "trained_in": "figure_x/tiny-gpt2-prefix-s3", "experiment": "table2_e2e",
+            "paper": {"table": "T2", "method": "Prefix-0.1%", "model": "gpt2-medium"}}}}))
+    expected = read_expected_runs(expected_file)
+    spec = load_spec("table2_e2e")
+    runs = load_runs(table2_runs / "runs", table2_runs / "data", set(spec.experiments), expected=expected)
+    shared = next(r for r in runs if r.run_id == "table2_e2e/tiny-gpt2-prefix-s3")
+    assert shared.directory.name == "tiny-gpt2-prefix-s3" and shared.directory.parent.name == "figure_x"
+    assert sorted(cell(build_cells(spec, runs, resamples=50), "m_prefix", "BLEU").values) == pytest.approx(
+        [70.0, 72.0, 74.0])
+    # and the earlier run still reports as itself in its own experiment
+    own = load_runs(table2_runs / "runs", table2_runs / "data", {"figure_x"}, expected=expected)
+    assert [r.run_id for r in own] == ["figure_x/tiny-gpt2-prefix-s3"]
+    assert stray_runs(table2_runs / "runs", expected) == []
+    dangling = table2_runs / "dangling.json"
+    dangling.write_text(json.dumps({"runs": [], "reported_elsewhere": {"a/b": {"trained_in": "c/d"}}}))
+    with pytest.raises(PrefixBenchError, match="naming listed runs"):
+        read_expected_runs(dangling)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..atomic import write_json
 from ..errors import PrefixBenchError
 from .specs import PAPER_VERSIONS
 
@@ -90,6 +91,12 @@ class RunRecord:
     def paper_method(self) -> str | None:
         return (self.spec.get("paper") or {}).get("method")
 
+    def reported_as(self, run_id: str, where: dict) -> "RunRecord":
+        """This run's outputs as another run that is identical to it reports them (its own
+        experiment, run id and paper row; the same directory, record and scores)."""
+        spec = {**self.spec, "run_id": run_id, "experiment": where["experiment"], "paper": where.get("paper") or {}}
+        return RunRecord(self.directory, {**self.record, "spec": spec}, self.data_root, dict(self.scores))
+
     def matches(self, experiments, model: str, method: str) -> bool:
         return (self.experiment in experiments and self.paper_model == model
                 and self.paper_method == method)
@@ -113,17 +120,41 @@ class RunRecord:
             return [json.loads(line)["references"] for line in f if line.strip()]
 
 
-def read_expected_runs(path: Path | None) -> set[str] | None:
-    """The run ids ("experiment/run") the config defines, from the file the workflow writes
+@dataclass(frozen=True)
+class ExpectedRuns:
+    """The runs the config defines: the run directories (`runs`, "experiment/run") and the runs
+    that read an earlier identical run's outputs (`reported_elsewhere`: run id -> {"trained_in",
+    "experiment", "paper"}). `in` asks about run directories."""
+
+    runs: frozenset[str]
+    reported_elsewhere: dict = field(default_factory=dict)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self.runs
+
+
+def write_expected_runs(path: Path, runs: list[str], reported_elsewhere: dict) -> str:
+    """Write the file `read_expected_runs` reads (the workflow's expected_runs rule); return a
+    one-line summary for its log."""
+    write_json(Path(path), {"runs": sorted(runs), "reported_elsewhere": reported_elsewhere})
+    return f"{len(runs)} run directories, {len(reported_elsewhere)} runs reading another's outputs"
+
+
+def read_expected_runs(path: Path | None) -> ExpectedRuns | None:
+    """The runs the config defines, from the file the workflow writes
     (`results/report/expected_runs.json`); None = no such list (every run on disk is read)."""
     if path is None:
         return None
     if not Path(path).is_file():
         raise PrefixBenchError(f"{path}: expected-runs file not found; run the workflow's expected_runs rule")
-    runs = read_json(Path(path)).get("runs")
-    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
-        raise PrefixBenchError(f"{path}: needs {{\"runs\": [\"experiment/run\", ...]}}; rerun the workflow")
-    return set(runs)
+    data = read_json(Path(path))
+    runs, elsewhere = data.get("runs"), data.get("reported_elsewhere", {})
+    if (not isinstance(runs, list) or not all(isinstance(r, str) for r in runs)
+            or not isinstance(elsewhere, dict)
+            or not all(isinstance(v, dict) and v.get("trained_in") in runs for v in elsewhere.values())):
+        raise PrefixBenchError(f"{path}: needs {{\"runs\": [\"experiment/run\", ...], \"reported_elsewhere\": "
+                               "{...}} naming listed runs; rerun the workflow")
+    return ExpectedRuns(frozenset(runs), elsewhere)
 
 
 def run_id_of(run_dir: Path) -> str:
@@ -141,27 +172,32 @@ def stray_runs(runs_dir: Path, expected: set[str] | None, experiments=None) -> l
 
 
 def load_runs(runs_dir: Path, data_root: Path, experiments=None, scored_only: bool = True,
-              expected: set[str] | None = None) -> list[RunRecord]:
-    """Run records under `runs_dir` (optionally only these experiments, and only the run ids in
-    `expected`: the runs the config defines), with their scores."""
+              expected: "ExpectedRuns | None" = None) -> list[RunRecord]:
+    """Run records under `runs_dir` (optionally only these experiments, and only the runs in
+    `expected`: the runs the config defines), with their scores. A run that reads an earlier
+    identical run's outputs comes back as its own record over the same directory."""
     runs_dir = Path(runs_dir)
     out = []
     if not runs_dir.is_dir():
         return out
+    elsewhere = getattr(expected, "reported_elsewhere", {})
+    readers: dict[str, list[str]] = {}  # run directory -> the runs reading its outputs
+    for run_id, where in elsewhere.items():
+        readers.setdefault(where["trained_in"], []).append(run_id)
     for record_path in sorted(runs_dir.rglob("run.json")):
         run_dir = record_path.parent
-        if experiments is not None and run_dir.parent.name not in experiments:
+        run_id = run_id_of(run_dir)
+        if experiments is not None and run_dir.parent.name not in experiments and run_id not in readers:
             continue  # cheap pre-filter; the spec's experiment is checked below
-        if expected is not None and run_id_of(run_dir) not in expected:
+        if expected is not None and run_id not in expected:
             continue  # a stray run directory: see stray_runs
         score_files = sorted((run_dir / "scores").glob("*.json"))
         if scored_only and not score_files:
             continue  # unscored runs show as missing
         rec = RunRecord(run_dir, read_json(record_path), Path(data_root))
-        if experiments is not None and rec.experiment not in experiments:
-            continue
         rec.scores = {p.stem: metric_values(read_json(p)) for p in score_files}
-        out.append(rec)
+        shared = [rec.reported_as(reader, elsewhere[reader]) for reader in readers.get(run_id, [])]
+        out += [r for r in (rec, *shared) if experiments is None or r.experiment in experiments]
     return out
 
 

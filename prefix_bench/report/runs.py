@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import PrefixBenchError
-from .records import PAPER_DATASET, check_consistency, load_paper_results, load_runs, stray_runs
+from .records import (PAPER_DATASET, ExpectedRuns, check_consistency, load_paper_results, load_runs,
+                      stray_runs)
 
 # The official E2E scorer prints fractions; the paper prints BLEU/METEOR/ROUGE-L as percentages.
 PAPER_SCALE = {("e2e", "BLEU"): 100.0, ("e2e", "METEOR"): 100.0, ("e2e", "ROUGE_L"): 100.0}
@@ -30,7 +31,7 @@ def _paper_dataset(run) -> str:
 
 
 def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool = False,
-                 expected: set[str] | None = None) -> list[dict]:
+                 expected: ExpectedRuns | None = None) -> list[dict]:
     """One row per (run, split, metric) over every scored run directory (only those in `expected`,
     the runs the config defines, when given)."""
     runs = load_runs(runs_dir, data_dir, expected=expected)
@@ -112,7 +113,7 @@ def _csv_cell(value) -> str:
 
 
 def make_report(runs_dir: Path, out_dir: Path, allow_mixed: bool = False,
-                data_dir: Path = Path("results/data"), expected: set[str] | None = None) -> list[dict]:
+                data_dir: Path = Path("results/data"), expected: ExpectedRuns | None = None) -> list[dict]:
     if not Path(runs_dir).is_dir():
         raise PrefixBenchError(f"{runs_dir}: no runs directory; train and score some runs first")
     rows = collect_rows(Path(runs_dir), Path(data_dir), load_paper_results(), allow_mixed, expected)
@@ -120,7 +121,8 @@ def make_report(runs_dir: Path, out_dir: Path, allow_mixed: bool = False,
     markdown = render_markdown(rows)
     if expected is not None:
         scored = {r["run_id"] for r in rows}
-        missing = sorted(expected - scored)
+        defined = set(getattr(expected, "runs", expected)) | set(getattr(expected, "reported_elsewhere", {}))
+        missing = sorted(defined - scored)
         strays = stray_runs(Path(runs_dir), expected)
         if missing:
             markdown += f"\nDefined by the config but not scored yet ({len(missing)}): {', '.join(missing)}\n"

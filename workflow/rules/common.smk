@@ -15,10 +15,11 @@ from prefix_bench.experiments import (
     derive_args,
     derived_parent,
     expand_runs,
+    reported_elsewhere,
     source_args,
 )
-from prefix_bench.atomic import write_json
 from prefix_bench.config_schema import validate_config
+from prefix_bench.report.records import write_expected_runs
 from prefix_bench.report.specs import TableSpec, active_specs
 
 # `--use-conda` / `--sdm conda` without conda: say what to do (Snakemake's own message comes later
@@ -69,7 +70,15 @@ wildcard_constraints:
 
 
 def get_run(wildcards):
-    return RUNS[(wildcards.experiment, wildcards.run)]
+    """The run a train/generate/score job works on; a run that shares an earlier run's outputs
+    (same training, decoding and splits) has no jobs of its own."""
+    run = RUNS[(wildcards.experiment, wildcards.run)]
+    if run.trained_in is not None:
+        raise ValueError(
+            f"{run.run_id} is identical to {run.trained_in} and reads its outputs; "
+            f"ask for results/runs/{run.trained_in} instead"
+        )
+    return run
 
 
 def run_spec_json(wildcards):
@@ -93,11 +102,14 @@ def train_inputs(wildcards):
 
 def scored_outputs():
     """Every score file the selected experiments imply."""
-    return [
+    outputs = (
         f"{run.directory}/scores/{split}.json"
         for run in RUNS.values()
         for split in run.eval_splits
-    ]
+    )
+    return list(
+        dict.fromkeys(outputs)
+    )  # runs sharing an earlier run's outputs name them again
 
 
 def dataset_source_args(wildcards):
@@ -138,12 +150,13 @@ def name_pattern(names):
 def spec_scored_outputs(wildcards):
     """Score files of the selected runs a table or figure shows."""
     wanted = set(PAPER_SPECS[wildcards.spec].experiments)
-    return [
+    outputs = (
         f"{run.directory}/scores/{split}.json"
         for run in RUNS.values()
         if run.experiment in wanted
         for split in run.eval_splits
-    ]
+    )
+    return list(dict.fromkeys(outputs))
 
 
 def paper_targets(target=None):

@@ -8,16 +8,18 @@ localrules:
 rule expected_runs:
     """The run ids the config defines: every report reads exactly these runs, so a run directory
     left from an older config is listed as ignored, never tabulated (a params change rewrites it).
+    Runs identical to an earlier one are listed with the run whose outputs they read.
     """
     output:
         "results/report/expected_runs.json",
     log:
         "results/logs/expected_runs.log",
     params:
-        runs=sorted(f"{experiment}/{name}" for experiment, name in RUNS),
+        runs=sorted(run.run_id for run in RUNS.values() if run.trained_in is None),
+        elsewhere=reported_elsewhere(list(RUNS.values())),
     run:
-        write_json(output[0], {"runs": params.runs})
-        Path(log[0]).write_text(f"{len(params.runs)} run ids\n")
+        summary = write_expected_runs(output[0], params.runs, params.elsewhere)
+        Path(log[0]).write_text(f"{summary}\n")
 
 
 rule report_table:

@@ -8,8 +8,10 @@ GPT-2 medium). Its flat layout [L, n_layer, 2 (K, V), kv_heads, head_dim] is als
 PEFT differences (measured, tests/test_methods_export.py): PEFT's forward applies the prefix
 through the cache; on transformers 5 GPT-2 then places real tokens at positions L.. (offset), like
 our default `position_offset: true`, but counted from the cache length, not
-from the attention mask: left-padded rows get other positions than ours (right padding agrees). PEFT's `generate()` drops the prefix (BRIEF section 2): use
-its forward, or `generate(use_cache=False)`, for comparisons.
+from the attention mask: left-padded rows get other positions than ours (right padding agrees).
+PEFT's cached `generate()` does not decode with the prefix (its first token already differs from
+its own forward pass); use its forward, or `generate(use_cache=False)` (our tokens, tested), for
+comparisons.
 """
 
 from __future__ import annotations
