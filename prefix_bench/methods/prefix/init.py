@@ -24,6 +24,16 @@ def word_ids(tokenizer, words: str) -> list[int]:
     return list(ids)
 
 
+def init_word_ids(tokenizer, config) -> list[int]:
+    """The init words' ids of a prefix config; its `length`, if given, must be their count."""
+    ids = word_ids(tokenizer, config.words)
+    if config.length is not None and config.length != len(ids):
+        raise PrefixBenchError(
+            f"method_options.length is {config.length} but init_words {config.words!r} is {len(ids)} "
+            "tokens; the prefix length must equal the token count (drop `length` or change the words)")
+    return ids
+
+
 @torch.no_grad()
 def lm_kv(lm: nn.Module, ids: list[int]) -> torch.Tensor:
     """The frozen LM's K/V for `ids` at positions 0..L-1 -> [n_layer, 2, kv_heads, L, head_dim].

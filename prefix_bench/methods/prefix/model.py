@@ -25,7 +25,7 @@ from ...errors import PrefixBenchError
 from ..attention import active_prefixes, use_prefix_attention
 from ..base import Method
 from .config import DEFAULT_LENGTH, PrefixConfig
-from .init import fit_prefix, lm_kv, word_ids
+from .init import fit_prefix, init_word_ids, lm_kv
 
 
 def self_attention_modules(lm: nn.Module) -> list[nn.Module]:
@@ -125,13 +125,7 @@ class PrefixTuning(Method):
         """Resolve the prefix length from the init words and, if `fit`, fit the prefix to them."""
         if self.config.init != "words":
             return {}
-        ids = word_ids(tokenizer, self.config.words)
-        if self.config.length is not None and self.config.length != len(ids):
-            raise PrefixBenchError(
-                f"method_options.length is {self.config.length} but init_words "
-                f"{self.config.words!r} is {len(ids)} tokens; the prefix length must equal the token "
-                "count (drop `length` or change the words)"
-            )
+        ids = init_word_ids(tokenizer, self.config)
         if self.prefix is None:
             self._build_prefix(len(ids))
         if not fit:

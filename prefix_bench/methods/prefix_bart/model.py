@@ -30,7 +30,7 @@ from torch import nn
 from ...errors import PrefixBenchError
 from ..attention import active_prefixes, use_prefix_attention
 from ..base import Method
-from ..prefix.init import fit_prefix, word_ids
+from ..prefix.init import fit_prefix, init_word_ids
 from ..prefix.model import PrefixEncoder
 from .config import DEFAULT_BART_LENGTH, PrefixBartConfig
 
@@ -119,12 +119,7 @@ class PrefixBart(Method):
         fitted to BART's K/V of the words at that site."""
         if self.config.init != "words":
             return {}
-        ids = word_ids(tokenizer, self.config.words)
-        if self.config.length is not None and self.config.length != len(ids):
-            raise PrefixBenchError(
-                f"method_options.length is {self.config.length} but init_words {self.config.words!r} is "
-                f"{len(ids)} tokens; the prefix length must equal the token count (drop `length` or "
-                "change the words)")
+        ids = init_word_ids(tokenizer, self.config)
         if self.prefixes is None:
             self._build_prefixes(len(ids))
         if not fit:
