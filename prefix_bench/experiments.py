@@ -155,12 +155,6 @@ def derive_args(config: dict, name: str) -> str:
     return shlex.join(args)
 
 
-#: `options:` keys of an adapter dataset -> `prefix-bench prepare` flags
-PREPARE_OPTION_FLAGS = {"topic_split": "--topic-split", "max_source_words": "--max-source-words",
-                        "max_source_chars": "--max-source-chars", "webnlg_lexs": "--webnlg-lexs",
-                        "e2e_values": "--e2e-values"}
-
-
 def source_args(entry: dict) -> list[str]:
     """`--splits`, `--source-dir` and `--allow-unpinned` of a dataset entry, as separate arguments."""
     args = ["--splits", ",".join(entry.get("splits", ["train", "dev", "test"]))]
@@ -177,7 +171,7 @@ def adapter_args(config: dict, name: str) -> str:
     entry = dataset_entry(config, name)
     args = ["--dataset", entry["adapter"], *source_args(entry)]
     for key, value in (entry.get("options") or {}).items():
-        args += [PREPARE_OPTION_FLAGS[key], str(value)]
+        args += ["--option", f"{key}={value}"]  # the config's spelling is the adapter's
     return shlex.join(args)
 
 

@@ -4,7 +4,7 @@ import pytest
 from test_data_helpers import SAMPLES, shared
 
 from prefix_bench.data import prepare_dataset, read_jsonl
-from prefix_bench.data.dart import linearize_tripleset
+from prefix_bench.tasks.dart import linearize_tripleset
 
 
 def test_golden_committed_sample(tmp_path):

@@ -104,7 +104,7 @@ def _e2e_zip(path, truncate=False):
 def test_download_mode_end_to_end(tmp_path, monkeypatch):
     """prepare without --source-dir: zip fetched once, members extracted, checksums checked."""
     _e2e_zip(tmp_path / "e2e-dataset.zip")
-    from prefix_bench.data import e2e
+    from prefix_bench.tasks import e2e
 
     url = ((tmp_path / "e2e-dataset.zip").as_uri(),)
     files = {s: SourceFile(f.path, url, None, f.member) for s, f in e2e._FILES.items()}
@@ -120,7 +120,7 @@ def test_download_mode_end_to_end(tmp_path, monkeypatch):
 def test_pinned_member_mismatch(tmp_path, monkeypatch):
     """The real pins reject the demo files (they are not the official dev/test bytes)."""
     _e2e_zip(tmp_path / "e2e-dataset.zip")
-    from prefix_bench.data import e2e
+    from prefix_bench.tasks import e2e
 
     url = ((tmp_path / "e2e-dataset.zip").as_uri(),)
     files = {s: SourceFile(f.path, url, f.sha256, f.member) for s, f in e2e._FILES.items()}

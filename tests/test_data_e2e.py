@@ -9,7 +9,7 @@ from test_data_helpers import DEMO_E2E, shared
 from prefix_bench.data import prepare_dataset, read_jsonl
 from prefix_bench.data.cli import add_parser
 from prefix_bench.data.demo_sample import build_e2e_demo
-from prefix_bench.data.e2e import linearize_mr
+from prefix_bench.tasks.e2e import linearize_mr
 from prefix_bench.errors import PrefixBenchError
 
 GOLDEN = {

@@ -1,17 +1,42 @@
-"""Shared schema reader, dataset table and option validation."""
+"""Shared schema reader, the task table and option validation."""
+
+from pathlib import Path
 
 import pytest
+import yaml
 
-from prefix_bench.data import DATASETS, get_adapter, prepare_dataset, read_jsonl
+from prefix_bench.data import get_adapter, prepare_dataset, read_jsonl
 from prefix_bench.errors import PrefixBenchError
+from prefix_bench.tasks import TASKS
 
 
-def test_dataset_table():
-    assert list(DATASETS) == ["e2e", "webnlg", "dart", "xsum"]
-    for name, cls in DATASETS.items():
-        assert cls.name == name and isinstance(cls.VERSION, int)
-    with pytest.raises(PrefixBenchError, match=r"unknown dataset 'x' \(valid: e2e, webnlg"):
+def test_task_table_holds_adapter_scorer_and_paper_metadata():
+    assert list(TASKS) == ["e2e", "webnlg", "dart", "xsum"]
+    for name, task in TASKS.items():
+        assert task.adapter.name == name and isinstance(task.adapter.VERSION, int)
+        assert get_adapter(name).name == name and callable(task.score) and task.metrics and task.citation
+        assert task.paper_dataset and all(metric in task.metrics for metric in task.paper_scale)
+    with pytest.raises(PrefixBenchError, match=r"unknown task 'x' \(valid: e2e, webnlg"):
         get_adapter("x")
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml")
+                            .read_text())
+    dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]
+    assert dataset["adapter"]["enum"] == list(TASKS)
+    options = {k for task in TASKS.values() for k in task.adapter.OPTIONS}
+    assert set(dataset["options"]["properties"]) == options  # one spelling: the adapters'
+
+
+def test_options_have_one_spelling_from_config_to_command_line(tmp_path):
+    """A dataset option is spelled as the task names it, in the config and on the command line."""
+    from prefix_bench.cli import main
+
+    assert get_adapter("webnlg").parse_options(["lexs=all"]) == {"lexs": "all"}
+    assert get_adapter("xsum").parse_options(["max_source_words=400"]) == {"max_source_words": 400}
+    with pytest.raises(PrefixBenchError, match=r"--option 'webnlg_lexs=all'.*valid: lexs"):
+        get_adapter("webnlg").parse_options(["webnlg_lexs=all"])
+    with pytest.raises(PrefixBenchError, match="must be an integer"):
+        get_adapter("xsum").parse_options(["max_source_words=many"])
+    assert main(["prepare", "--dataset", "e2e", "--source-dir", str(tmp_path), "--option", "topic_split=x"]) == 2
 
 
 def test_unknown_option_and_split(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from test_data_helpers import SAMPLES, shared
 
 from prefix_bench.data import prepare_dataset, read_jsonl
-from prefix_bench.data.webnlg import linearize_triples, modified_triples
+from prefix_bench.tasks.webnlg import linearize_triples, modified_triples
 
 
 def test_golden_from_committed_sample():

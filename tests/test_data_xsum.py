@@ -8,7 +8,7 @@ import pytest
 from test_data_helpers import SAMPLES, shared
 
 from prefix_bench.data import prepare_dataset, read_jsonl
-from prefix_bench.data.xsum import bbc_topic, truncate
+from prefix_bench.tasks.xsum import bbc_topic, truncate
 from prefix_bench.errors import PrefixBenchError
 
 XSUM = SAMPLES / "xsum"

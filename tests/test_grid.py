@@ -87,7 +87,7 @@ def test_derived_datasets_name_their_parent_and_subset():
     assert derive_args(BASE, "e2e_n50_s2") == "--subset-seed 2 --subset-size 50"
     assert derive_args(BASE, "e2e_f10") == "--subset-seed 0 --fraction 0.1"
     assert adapter_args(BASE, "xsum_news_to_sports") == (
-        "--dataset xsum --splits train,dev,test --topic-split news_to_sports")
+        "--dataset xsum --splits train,dev,test --option topic_split=news_to_sports")
     assert dataset_adapter(BASE, "e2e_n50_s0") == "e2e"
     assert dataset_adapter(BASE, "xsum_news_to_sports") == "xsum"
     assert dataset_eval_splits(BASE, "e2e_n50_s0") == ["test"]  # inherited from e2e

@@ -78,7 +78,7 @@ def score_timing(data_dir: Path, note: str, work: Path) -> dict:
     from ..score.io import read_references
 
     refs = data_dir / "testset_w_refs.csv"
-    units = read_references(refs, "e2e")
+    units = read_references(refs)
     hyps = work / "hyps.txt"
     hyps.write_text("".join(u[0] + "\n" for u in units.refs), encoding="utf-8")
     t0 = time.perf_counter()

@@ -19,6 +19,13 @@ from .schema import Entry
 SPLITS = ("train", "dev", "test")
 
 
+def get_adapter(name: str) -> "DatasetAdapter":
+    """The adapter of task `name` (`prefix_bench.tasks.TASKS`); an unknown name lists the valid ones."""
+    from ..tasks import get_task  # the task modules import this one
+
+    return get_task(name).adapter()
+
+
 class DatasetAdapter(abc.ABC):
     """Base class: subclasses set the class attributes and implement `files` and `load`."""
 
@@ -72,4 +79,23 @@ class DatasetAdapter(abc.ABC):
                 raise PrefixBenchError(f"option {key!r} of dataset {self.name!r} must be one of "
                                        f"{', '.join(self.CHOICES[key])}, got {value!r}")
             options[key] = value
+        return options
+
+    def parse_options(self, pairs: list[str]) -> dict[str, Any]:
+        """`key=value` strings from the command line (`--option`) as typed option values."""
+        options: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, text = pair.partition("=")
+            if not sep or key not in self.OPTIONS:
+                valid = ", ".join(sorted(self.OPTIONS)) or "none"
+                raise PrefixBenchError(f"--option {pair!r}: need key=value with a key of dataset "
+                                       f"{self.name!r} (valid: {valid})")
+            default = self.OPTIONS[key]
+            if default is None or isinstance(default, int):
+                try:
+                    options[key] = int(text)
+                except ValueError:
+                    raise PrefixBenchError(f"--option {pair!r}: {key} must be an integer") from None
+            else:
+                options[key] = text
         return options

@@ -11,14 +11,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ..tasks import TASKS
+from .base import get_adapter
 from .prepare import prepare_dataset
-from .registry import DATASETS
 from .subsets import make_subset
 
-# CLI flag -> adapter option; only flags the user gave are passed, so an option the dataset
-# does not have fails naming it (e.g. --topic-split with e2e).
-_OPTION_FLAGS = {"max_source_words": "max_source_words", "max_source_chars": "max_source_chars",
-                 "topic_split": "topic_split", "webnlg_lexs": "lexs", "e2e_values": "values"}
+
+def _options_help() -> str:
+    """Every task's options with their defaults, for --help."""
+    parts = [f"{name}: " + ", ".join(f"{k} (default {v})" for k, v in task.adapter.OPTIONS.items())
+             for name, task in TASKS.items() if task.adapter.OPTIONS]
+    return "; ".join(parts)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,20 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("prepare", help="convert a dataset to the shared JSONL schema",
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(TASKS)}")
     p.add_argument("--source-dir", type=Path, help="local copy of the official files "
                    "(offline mode); default: download into the cache and verify")
     p.add_argument("--out", type=Path, help="output folder (default results/data/<dataset>)")
     p.add_argument("--splits", default="train,dev,test", help="comma-separated (default all)")
     p.add_argument("--cache-dir", type=Path, help="download cache (default "
                    "$PREFIX_BENCH_CACHE or ~/.cache/prefix_bench)")
-    p.add_argument("--max-source-words", type=int, help="xsum: keep the first N words")
-    p.add_argument("--max-source-chars", type=int, help="xsum: keep the first N characters")
-    p.add_argument("--topic-split", choices=["none", "news_to_sports", "within_news"],
-                   help="xsum: extrapolation split by BBC URL topic")
-    p.add_argument("--webnlg-lexs", choices=["good", "all"], help="webnlg: lexs used as pairs")
-    p.add_argument("--e2e-values", choices=["paper", "raw"],
-                   help="e2e: tokenize price values as the paper's files (default) or keep raw")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset option, spelled as in the config's datasets.<name>.options "
+                   f"(repeatable). {_options_help()}")
     p.add_argument("--allow-unpinned", action="store_true",
                    help="accept local files whose sha256 differs from the pinned official one (recorded)")
     p.add_argument("--from-prepared", type=Path, help="subset this prepared folder instead of "
@@ -61,8 +60,7 @@ def _print_counts(manifest: dict, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prepare (and optionally subset) one dataset."""
     out = args.out or Path("results") / "data" / args.dataset
-    options = {opt: getattr(args, flag) for flag, opt in _OPTION_FLAGS.items()
-               if getattr(args, flag) is not None}
+    options = get_adapter(args.dataset).parse_options(args.option)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     subsetting = args.subset_size is not None or args.fraction is not None
     if args.from_prepared is not None:

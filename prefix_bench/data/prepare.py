@@ -17,9 +17,8 @@ from typing import Any
 
 from ..atomic import write_json, write_jsonl
 from ..errors import PrefixBenchError
-from .base import SPLITS, DatasetAdapter
+from .base import SPLITS, DatasetAdapter, get_adapter
 from .download import ensure_files, sha256_file
-from .registry import get_adapter
 from .schema import Entry, pair_rows, unit_rows
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,6 @@ from .specs import PAPER_VERSIONS
 
 #: the paper's numbers, both versions (copied from the project's shared paper/results.csv)
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "resources" / "paper_results.csv"
-# Our dataset names -> the paper CSV's names (derived datasets map through their manifest).
-PAPER_DATASET = {"e2e": "e2e", "webnlg": "webnlg2017", "dart": "dart", "xsum": "xsum"}
 
 
 def read_json(path: Path) -> dict:

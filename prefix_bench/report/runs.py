@@ -13,21 +13,20 @@ from pathlib import Path
 
 from ..atomic import write_text
 from ..errors import PrefixBenchError
-from .records import (PAPER_DATASET, ExpectedRuns, check_consistency, load_paper_results, load_runs,
-                      stray_runs)
+from ..tasks import TASKS
+from .records import ExpectedRuns, check_consistency, load_paper_results, load_runs, stray_runs
 
-# The official E2E scorer prints fractions; the paper prints BLEU/METEOR/ROUGE-L as percentages.
-PAPER_SCALE = {("e2e", "BLEU"): 100.0, ("e2e", "METEOR"): 100.0, ("e2e", "ROUGE_L"): 100.0}
 COLUMNS = ["experiment", "run_id", "dataset", "model", "method", "seed", "split", "metric", "ours",
            "paper_acl", "paper_arxiv_v1", "diff_acl", "paper_model", "paper_method",
            "trainable_params", "stored_params", "wall_seconds", "config_hash", "git_commit", "warnings"]
 
 
-def _paper_dataset(run) -> str:
-    """The paper's dataset name; a derived dataset (subset) reports as its parent's."""
+def _paper_dataset(run) -> tuple[str, dict[str, float]]:
+    """The paper's dataset name and score scale of a run's task; a derived dataset (subset)
+    reports as its adapter's task (the manifest names it)."""
     name = run.spec["dataset"]
-    adapter = run.manifest.get("dataset", name)
-    return PAPER_DATASET.get(name, PAPER_DATASET.get(adapter, name))
+    task = TASKS.get(name) or TASKS.get(run.manifest.get("dataset", name))
+    return (task.paper_dataset, task.paper_scale) if task else (name, {})
 
 
 def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool = False,
@@ -39,10 +38,10 @@ def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool 
     rows = []
     for run in runs:
         spec, link = run.spec, run.spec.get("paper") or {}
-        dataset = _paper_dataset(run)
+        dataset, scale = _paper_dataset(run)
         for split, scores in run.scores.items():
             for metric, value in scores.items():
-                ours = value * PAPER_SCALE.get((dataset, metric), 1.0)
+                ours = value * scale.get(metric, 1.0)
                 key = (dataset, run.paper_model, link.get("method"), split, metric)
                 acl = paper.get(("acl", link.get("table"), *key))
                 arxiv = next((v for k, v in paper.items() if k[0] == "arxiv-v1" and k[2:] == key), None)

@@ -7,8 +7,8 @@ official scripts), plus "higher_is_better", "settings" and "versions".
 
     prefix-bench score --task e2e --refs data/e2e/devset.csv --hyps outputs.txt --json s.json
 
-Module map: io (read files) -> text (WebNLG/DART normalisation) -> e2e / webnlg / dart / xsum
-(one task each; nist, bmt, ter and java hold the shared metric machinery).
+Module map: io (read files) -> text (WebNLG/DART normalisation); nist, bmt, ter and java hold the
+shared metric machinery. Each task's own scorer lives with its task (`prefix_bench/tasks/`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ..errors import PrefixBenchError
 from .common import versions
 from .io import check_aligned, read_hypotheses, read_references
 
-TASKS = ("e2e", "webnlg", "dart", "xsum")
 # Every metric name any task reports; TER is an edit rate, so lower is better.
 LOWER_IS_BETTER = ("TER",)
 
@@ -38,49 +37,20 @@ def score_task(
     Options: dart `single_ref` (bool), `model_weights` (dict); xsum `aggregation`
     ("mean" | "bootstrap"), `batch_size`, `seed`. Unknown options are an error.
     """
-    if task not in TASKS:
-        raise PrefixBenchError(
-            f"unknown task {task!r}; choose one of {', '.join(TASKS)}"
-        )
-    allowed = {
-        "e2e": set(),
-        "webnlg": set(),
-        "dart": {"single_ref", "model_weights"},
-        "xsum": {"aggregation", "batch_size", "seed"},
-    }[task]
-    unknown = sorted(set(options) - allowed)
+    from ..tasks import get_task  # the task modules import this package's machinery
+
+    spec = get_task(task)
+    unknown = sorted(set(options) - set(spec.score_options))
     if unknown:
         raise PrefixBenchError(
             f"unknown option(s) for task {task}: {', '.join(unknown)} "
-            f"(valid: {', '.join(sorted(allowed)) or 'none'})"
+            f"(valid: {', '.join(spec.score_options) or 'none'})"
         )
     refs, hyps = Path(refs), Path(hyps)
     hyp_lines = read_hypotheses(hyps)
-    units = read_references(refs, task)
+    units = read_references(refs, one_per_line=spec.one_reference_per_line)
     check_aligned(units, hyp_lines, refs, hyps)
-
-    if task == "e2e":
-        from .e2e import score_e2e
-
-        metrics, settings = score_e2e(units, hyp_lines, paper_protocol=paper_protocol)
-    elif task == "webnlg":
-        from .webnlg import score_webnlg
-
-        metrics, settings = score_webnlg(
-            units, hyp_lines, paper_protocol=paper_protocol
-        )
-    elif task == "dart":
-        from .dart import score_dart
-
-        metrics, settings = score_dart(
-            units, hyp_lines, paper_protocol=paper_protocol, **options
-        )
-    else:
-        from .xsum import score_xsum
-
-        metrics, settings = score_xsum(
-            units.refs, hyp_lines, paper_protocol=paper_protocol, **options
-        )
+    metrics, settings = spec.score(units, hyp_lines, paper_protocol=paper_protocol, **options)
 
     metrics = {k: float(v) for k, v in metrics.items()}
     return {
@@ -97,8 +67,8 @@ def score_task(
             "n_empty_hypotheses": sum(1 for h in hyp_lines if not h.strip()),
             **settings,
         },
-        "versions": versions(java=task != "xsum"),
+        "versions": versions(java=spec.needs_java),
     }
 
 
-__all__ = ["TASKS", "score_task", "higher_is_better"]
+__all__ = ["score_task", "higher_is_better"]

@@ -15,7 +15,8 @@ from pathlib import Path
 from ..atomic import write_json
 from ..errors import PrefixBenchError
 from ..provenance import code_version, sha256_file
-from . import TASKS, score_task
+from ..tasks import TASKS, get_task
+from . import score_task
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,15 +61,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    if args.task == "dart":
-        return {"single_ref": args.dart_single_ref}
-    if args.task == "xsum":
-        return {
-            "aggregation": args.xsum_aggregation,
-            "batch_size": args.xsum_batch_size,
-            "seed": args.seed,
-        }
-    return {}
+    """The scoring options of the chosen task, from its flags."""
+    given = {
+        "single_ref": args.dart_single_ref,
+        "aggregation": args.xsum_aggregation,
+        "batch_size": args.xsum_batch_size,
+        "seed": args.seed,
+    }
+    return {k: v for k, v in given.items() if k in get_task(args.task).score_options}
 
 
 def format_table(result: dict) -> str:

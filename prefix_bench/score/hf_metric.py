@@ -17,15 +17,9 @@ from typing import Any
 import datasets
 import evaluate
 
+from ..tasks import get_task
 from .adapter import score_lists
 
-_CITATION = {
-    "e2e": "Dusek, Novikova, Rieser (2020). Evaluating the state-of-the-art of End-to-End Natural "
-    "Language Generation: The E2E NLG challenge. Computer Speech & Language.",
-    "webnlg": "Gardent et al. (2017). The WebNLG Challenge: Generating Text from RDF Data. INLG.",
-    "dart": "Nan et al. (2021). DART: Open-Domain Structured Data Record to Text Generation. NAACL.",
-    "xsum": "Lin (2004). ROUGE: A Package for Automatic Evaluation of Summaries; Narayan et al. (2018) XSum.",
-}
 
 
 def metric_class(task: str) -> type:
@@ -34,7 +28,7 @@ def metric_class(task: str) -> type:
     def _info(self: evaluate.Metric) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=f"prefix_bench official-protocol scorer for {task} (same code as `prefix-bench score`).",
-            citation=_CITATION[task],
+            citation=get_task(task).citation,
             inputs_description=__doc__ or "",
             features=datasets.Features(
                 {

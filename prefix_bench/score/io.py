@@ -196,7 +196,7 @@ def _read_ref_dir(path: Path) -> Units:
     )
 
 
-def _read_text(path: Path, task: str) -> Units:
+def _read_text(path: Path, one_per_line: bool) -> Units:
     lines = _lines(_decode(path, "reference"))
     content = [line for line in lines if line.strip()]
     if content and all("||" in line for line in content):
@@ -210,7 +210,7 @@ def _read_text(path: Path, task: str) -> Units:
                 refs_pt.append([])
             refs_pt[-1].append(ref.strip())
         return Units(refs_pt, [{"id": mr} for mr in order], source="prefixtuning_txt")
-    if task == "xsum":
+    if one_per_line:  # XSum: one reference per line
         return Units(
             [[line] for line in lines],
             [{"id": str(i + 1)} for i in range(len(lines))],
@@ -231,8 +231,9 @@ def _read_text(path: Path, task: str) -> Units:
     )
 
 
-def read_references(path: Path, task: str) -> Units:
-    """Read any supported reference file (see module docstring) into `Units`."""
+def read_references(path: Path, one_per_line: bool = False) -> Units:
+    """Read any supported reference file (see module docstring) into `Units`; a plain-text file
+    holds one reference per line (`one_per_line`, XSum) or blank-line separated groups."""
     path = Path(path)
     _require_file(path, "reference")
     if path.is_dir():
@@ -244,7 +245,7 @@ def read_references(path: Path, task: str) -> Units:
     elif path.suffix == ".xml":
         units = _read_benchmark_xml(path)
     else:
-        units = _read_text(path, task)
+        units = _read_text(path, one_per_line)
     if not units.refs:
         raise PrefixBenchError(f"reference file {path} holds no references")
     return units

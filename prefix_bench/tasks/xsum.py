@@ -27,6 +27,9 @@ Topics (BBC URL, for the paper's extrapolation splits, section 7.3): the last `b
           Option `topic_split`: "news_to_sports" keeps section news in train/dev and sport in test;
           "within_news" keeps news categories {world, uk, business} in train/dev and the other
           news categories in test; "none" (default) keeps everything.
+
+This module is the whole task: the adapter above (reading the official files), the scorer
+below (the official protocol) and `TASK`, the metadata every stage reads (tasks/__init__.py).
 """
 
 from __future__ import annotations
@@ -35,12 +38,17 @@ import json
 import re
 import tarfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
+import numpy as np
+from rouge_score import rouge_scorer, scoring
+
+from ..data.base import DatasetAdapter
+from ..data.download import SourceFile
+from ..data.schema import Entry
 from ..errors import PrefixBenchError
-from .base import DatasetAdapter
-from .download import SourceFile
-from .schema import Entry
+from ..score.io import Units
+from . import Task
 
 VERSION = 1
 
@@ -214,3 +222,81 @@ def _parse(text: str, where: str) -> dict[str, str]:
         return parse_summary_file(text)
     except ValueError as err:
         raise PrefixBenchError(f"{where}: malformed XSum summary file ({err})") from None
+
+
+# --- scoring: the official protocol ------------------------------------------------------------
+# XSum ROUGE-1/2/L F-measures with Google's rouge-score (Porter stemming), on a 0-100 scale.
+#
+# Default aggregation: the corpus mean of per-summary F-measures. `aggregation="bootstrap"`
+# reproduces the Prefix-Tuning paper's number instead: outputs are cut into consecutive batches,
+# each batch gets rouge-score's BootstrapAggregator "mid" F-measure, and batch values are averaged
+# (the paper's evaluation loop scored per batch). Bootstrap resampling is seeded for repeatability.
+# Uses the first reference of each unit (XSum has one).
+
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+KEYS = {"rouge1": "ROUGE_1", "rouge2": "ROUGE_2", "rougeL": "ROUGE_L"}
+Aggregation = Literal["mean", "bootstrap"]
+
+
+def score_xsum(
+    refs: list[list[str]],
+    hyps: list[str],
+    *,
+    paper_protocol: bool = False,
+    aggregation: Aggregation | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> tuple[dict, dict]:
+    """Return ({"ROUGE_1", "ROUGE_2", "ROUGE_L"}, settings)."""
+    aggregation = aggregation or ("bootstrap" if paper_protocol else "mean")
+    if aggregation not in ("mean", "bootstrap"):
+        raise PrefixBenchError(
+            f"unknown XSum aggregation {aggregation!r}; choose 'mean' or 'bootstrap'"
+        )
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    per_item = [
+        scorer.score(unit[0] if unit else "", hyp) for unit, hyp in zip(refs, hyps)
+    ]
+    if aggregation == "mean":
+        metrics = {
+            KEYS[t]: 100.0 * float(np.mean([s[t].fmeasure for s in per_item]))
+            for t in ROUGE_TYPES
+        }
+    else:
+        if batch_size < 1:
+            raise PrefixBenchError(f"XSum batch size must be >= 1, got {batch_size}")
+        np.random.seed(seed)  # rouge-score resamples with numpy's global generator
+        batch_values = {t: [] for t in ROUGE_TYPES}
+        for start in range(0, len(per_item), batch_size):
+            agg = scoring.BootstrapAggregator()
+            for s in per_item[start : start + batch_size]:
+                agg.add_scores(s)
+            result = agg.aggregate()
+            for t in ROUGE_TYPES:
+                batch_values[t].append(result[t].mid.fmeasure)
+        metrics = {
+            KEYS[t]: 100.0 * float(np.mean(batch_values[t])) for t in ROUGE_TYPES
+        }
+    settings = {
+        "rouge": "rouge-score, use_stemmer=True, F-measure, x100",
+        "aggregation": aggregation,
+        **(
+            {"batch_size": batch_size, "seed": seed}
+            if aggregation == "bootstrap"
+            else {}
+        ),
+    }
+    return metrics, settings
+
+
+def _score_units(units: Units, hyps: list[str], **options: Any) -> tuple[dict, dict]:
+    return score_xsum(units.refs, hyps, **options)
+
+
+TASK = Task(
+    name="xsum", adapter=XSumAdapter, score=_score_units, metrics=("ROUGE_1", "ROUGE_2", "ROUGE_L"),
+    paper_dataset="xsum", score_options=("aggregation", "batch_size", "seed"), needs_java=False,
+    one_reference_per_line=True,
+    citation="Lin (2004). ROUGE: A Package for Automatic Evaluation of Summaries; Narayan et al. (2018) XSum.",
+)

@@ -9,7 +9,7 @@ Splits:   train 6,940 entries / 18,102 lexs (18,025 "good"); dev 872 / 2,268 (2,
           test 1,862 entries (testdata_with_lex.xml; 971 seen + 891 unseen), 4,928 lexs.
 Linearization (paper code): every modified triple preceded by " | ", as `subject : property :
           object` with raw DBpedia strings (underscores kept), e.g.
-          " | Aarhus_Airport : cityServed : \"Aarhus, Denmark\"". The leading " | " is part of the
+          " | Aarhus_Airport : cityServed : "Aarhus, Denmark"". The leading " | " is part of the
           paper's source string, so `source` starts with a space here.
 Pairs:    only lexs with comment "good" (option `lexs`, default "good"; the paper's dataset class
           filtered every file it read, so dev pairs for dev loss are filtered too). Eval units keep
@@ -17,6 +17,9 @@ Pairs:    only lexs with comment "good" (option `lexs`, default "good"; the pape
 Order:    files sorted by path (1triples..7triples, then category), entries in file order; this
           equals the paper's dev.json order. Test units follow testdata_with_lex.xml (Id1..Id1862).
 Meta:     category, seen (category among the 10 training categories), eid, size.
+
+This module is the whole task: the adapter above (reading the official files), the scorer
+below (the official protocol) and `TASK`, the metadata every stage reads (tasks/__init__.py).
 """
 
 from __future__ import annotations
@@ -25,11 +28,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ..data.base import DatasetAdapter
+from ..data.download import SourceFile
+from ..data.schema import Entry
 from ..errors import PrefixBenchError
-from .base import DatasetAdapter
-from .download import SourceFile
-from .schema import Entry
+from ..score.bmt import bleu_meteor_ter
+from ..score.io import WEBNLG_SEEN_CATEGORIES, Units
+from ..score.java import java_executable, shared_meteor
+from ..score.text import webnlg_hypothesis, webnlg_reference
 from .webnlg_sha256 import SHA256
+from . import Task
 
 VERSION = 1
 
@@ -106,3 +114,72 @@ class WebNLGAdapter(DatasetAdapter):
                           "file": spec.path},
                 ))
         return entries
+
+
+# --- scoring: the official protocol ------------------------------------------------------------
+# WebNLG 2017 challenge metrics: BLEU, METEOR and TER on all, seen and unseen categories.
+#
+# Reproduces the challenge's evaluation (WebNLG `evaluation.py` + multi-bleu / METEOR `-r 3` /
+# tercom): the first 3 references of each entry, references and outputs lowercased, converted to
+# ASCII and split at every non-word character (`text.py`). "seen" = the 10 categories of the
+# training set (971 test entries), "unseen" = the 5 test-only ones (891); each subset is its own
+# corpus score. Verified against the published 2017 baseline (BLEU 33.24 / 52.39 / 6.13).
+
+
+N_REFS = 3  # challenge protocol: the first three lexicalisations of each entry
+
+
+def _is_seen(meta: dict) -> bool:
+    if isinstance(meta.get("seen"), bool):
+        return meta["seen"]
+    return meta.get("category") in WEBNLG_SEEN_CATEGORIES
+
+
+def score_webnlg(
+    units: Units, hyps: list[str], *, paper_protocol: bool = False
+) -> tuple[dict, dict]:
+    """Return ({"BLEU_all": .., "METEOR_seen": .., ...}, settings)."""
+    java_executable()
+    refs = [[webnlg_reference(r) for r in unit[:N_REFS]] for unit in units.refs]
+    norm_hyps = [webnlg_hypothesis(h) for h in hyps]
+    seen = [_is_seen(m) for m in units.meta] if units.meta else [True] * len(units)
+    subsets = {
+        "all": list(range(len(refs))),
+        "seen": [i for i, s in enumerate(seen) if s],
+        "unseen": [i for i, s in enumerate(seen) if not s],
+    }
+    subsets = {k: v for k, v in subsets.items() if v}
+    meteor = shared_meteor()
+    scores = bleu_meteor_ter(
+        norm_hyps,
+        refs,
+        refs,
+        refs,
+        subsets,
+        bleu_lowercase=True,
+        meteor_n_refs=N_REFS,
+        meteor=meteor,
+    )
+    metrics = {
+        f"{metric}_{subset}": value
+        for subset, vals in scores.items()
+        for metric, value in vals.items()
+    }
+    settings = {
+        "references_per_entry": N_REFS,
+        "normalisation": "WebNLG 2017 evaluation.py: lowercase, unidecode, split non-word characters",
+        "bleu": "sacrebleu tokenize=none lowercase=True; missing references as '' (multi-bleu)",
+        "meteor": f"meteor-1.5 -l en -norm, {N_REFS} references per segment ('' padded)",
+        "ter": "tercom 0.7.25 re-implementation (ter.py), case-insensitive, no -N, up to 3 references",
+        "n_seen": len(subsets.get("seen", [])),
+        "n_unseen": len(subsets.get("unseen", [])),
+    }
+    return metrics, settings
+
+
+TASK = Task(
+    name="webnlg", adapter=WebNLGAdapter, score=score_webnlg,
+    metrics=tuple(f"{m}_{s}" for s in ("all", "seen", "unseen") for m in ("BLEU", "METEOR", "TER")),
+    paper_dataset="webnlg2017",
+    citation="Gardent et al. (2017). The WebNLG Challenge: Generating Text from RDF Data. INLG.",
+)
