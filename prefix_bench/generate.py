@@ -92,6 +92,12 @@ def check_same_run(weights: Path, record: dict) -> None:
                                f"{stored}, run.json {recorded}); retrain the run")
 
 
+def search_used(method: Method, opts: GenerateOptions) -> str:
+    """The beam search that runs, as recorded: our own serves decoder-only models; an
+    encoder-decoder (BART) decodes with `generate` whatever `beam_search` asks."""
+    return "own" if opts.beam_search == "own" and text_format(method.lm).left_pad_prompts else "hf"
+
+
 @torch.no_grad()
 def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptions, pad_id: int, eos_id: int,
                    bad_words_ids: list[list[int]] | None, device: torch.device) -> list[list[int]]:
@@ -102,8 +108,7 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
                   min_new_tokens=opts.min_new_tokens, length_penalty=opts.length_penalty,
                   no_repeat_ngram_size=opts.no_repeat_ngram_size, bad_words_ids=bad_words_ids or None,
                   pad_token_id=pad_id, eos_token_id=eos_id)
-    # Our beam search serves decoder-only models; encoder-decoder models decode with generate().
-    own = opts.beam_search == "own" and fmt.left_pad_prompts
+    own = search_used(method, opts) == "own"
     outputs: list[list[int]] = [[] for _ in prompts]
     job_log = ProgressLog("generate", len(prompts), "sources")
     with method.generating(), precision.autocast(device, opts.precision):
@@ -121,6 +126,10 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
                 mask[row, cols] = 1
             ids, mask = ids.to(device), mask.to(device)
             extra = method.generation_kwargs(mask, ids)
+            if own and set(extra) - {"position_ids"}:
+                raise PrefixBenchError(f"method {method.name!r} decodes with generate() arguments our beam "
+                                       f"search does not take ({', '.join(sorted(set(extra) - {'position_ids'}))}); "
+                                       "set generate.beam_search: hf")
             if own:
                 new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"),
                                   drop_finished=not method.per_source_state, **search)
@@ -163,7 +172,8 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: Ge
     info = {
         "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
-        "generate_options": spec.to_dict()["generate"], "eval_jsonl": str(eval_jsonl),
+        "generate_options": spec.to_dict()["generate"], "beam_search_ran": search_used(method, spec.generate),
+        "eval_jsonl": str(eval_jsonl),
         "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(),
         "device": str(device), "precision": precision.describe(device, spec.generate.precision, spec.generate.tf32),
         "code": code_version(),

@@ -355,6 +355,9 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
         "environment": environment(),
         "device": str(device),
         "precision": precision_info,
+        # what ran, not only what was asked: an encoder-decoder's logits all align with labels,
+        # so it always uses the whole head (train.target_only_head applies to decoder-only LMs)
+        "lm_head": "target positions" if opts.target_only_head and fmt.shift_labels else "every position",
     }
     dev_path = data_dir / "dev.jsonl"
     dev_rows = read_jsonl(dev_path) if dev and dev_path.is_file() else []

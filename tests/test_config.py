@@ -48,3 +48,28 @@ def test_config_hash_ignores_names_but_not_settings():
     b = parse_run_spec(base_spec(run_id="other/name", experiment="other"))
     c = parse_run_spec(base_spec(method_options={"length": 6}))
     assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+def test_config_layer_and_command_overview_need_no_torch():
+    """Snakemake imports prefix_bench.config on every parse, and `prefix-bench --help` is the
+    first thing a user runs: neither may pay for importing torch or transformers."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, contextlib, io\n"
+             "import prefix_bench.config, prefix_bench.experiments\n"
+             "from prefix_bench.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+             "    main(['--help'])\n"
+             "heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules)\n"
+             "print(heavy, 'train' in out.getvalue())\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[0] == "[] True"
+
+
+def test_command_overview_says_what_each_stage_module_says():
+    from prefix_bench.cli import COMMANDS, SUMMARIES, build_parser
+
+    assert list(SUMMARIES) == list(COMMANDS)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {a.dest: a.help for a in sub._choices_actions} == SUMMARIES

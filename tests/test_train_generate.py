@@ -59,6 +59,8 @@ def test_train_saves_only_trained_and_round_trips(workspace, method, options):
     lines = (out / "pred_a.txt").read_text().splitlines()
     assert (out / "pred_a.txt").read_bytes() == (out / "pred_b.txt").read_bytes()
     assert len(lines) == first["units"] == 40 and all(line.strip() for line in lines)
+    # what ran is recorded: the target-only head, our own beam search (the default)
+    assert record["lm_head"] == "target positions" and first["beam_search_ran"] == "own"
 
 
 def test_prefix_training_leaves_lm_bit_identical(workspace):
@@ -140,6 +142,9 @@ def test_encoder_decoder_runs_through_train_and_generate(workspace, bart_dir, me
     generate_split(out, workspace / "data" / "test.eval.jsonl", out / "b.txt", spec.generate)
     assert (out / "a.txt").read_bytes() == (out / "b.txt").read_bytes()
     assert info["units"] == len((out / "a.txt").read_text().splitlines()) == 40
+    # BART decodes with generate() and trains on its whole head, whatever the defaults ask: recorded
+    assert info["generate_options"]["beam_search"] == "own" and info["beam_search_ran"] == "hf"
+    assert record["lm_head"] == "every position"
 
 
 def test_method_refuses_the_wrong_model_family(bart_dir, tiny_lm):

@@ -1,33 +1,32 @@
 """Training methods: one folder per method, one table that names them all (STYLE.md 2).
 
-`build_method(name, lm, options)` is the only constructor the trainer and generator use.
+`build_method(name, lm, options)` is the only constructor the trainer and generator use. The table
+holds each method's options class (torch-free, so `prefix_bench.config`, read on every Snakemake
+parse, validates options without importing torch) and where its model class lives, imported when
+a method is built.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ..errors import PrefixBenchError
 from ..options import from_dict
 from .adapter.config import AdapterConfig
-from .adapter.model import AdapterTuning
-from .base import Method
 from .finetune.config import FinetuneConfig
-from .finetune.model import Finetune
 from .finetune_top2.config import FinetuneTopConfig
-from .finetune_top2.model import FinetuneTop
 from .infix.config import InfixConfig
-from .infix.model import InfixTuning
 from .lora.config import LoraConfig
-from .lora.model import LoraTuning
 from .prefix.config import PrefixConfig
-from .prefix.model import PrefixTuning
 from .prefix_bart.config import PrefixBartConfig
-from .prefix_bart.model import PrefixBart
 from .prefix_emb.config import PrefixEmbConfig
-from .prefix_emb.model import PrefixEmbedding
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .base import Method
 
 
 CAUSAL, SEQ2SEQ = ("causal",), ("seq2seq",)
@@ -36,22 +35,41 @@ CAUSAL, SEQ2SEQ = ("causal",), ("seq2seq",)
 @dataclass(frozen=True)
 class MethodEntry:
     config_class: type
-    method_class: type[Method]
+    #: "module:Class" of the `Method` subclass, relative to this package
+    model: str
     summary: str
     #: model families it can wrap: "causal" (GPT-2, Llama) and/or "seq2seq" (BART)
     families: tuple[str, ...] = CAUSAL
 
+    @property
+    def method_class(self) -> type[Method]:
+        module, _, name = self.model.partition(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 METHODS: dict[str, MethodEntry] = {
-    "prefix": MethodEntry(PrefixConfig, PrefixTuning, "prefix-tuning (Li & Liang 2021)"),
-    "finetune": MethodEntry(FinetuneConfig, Finetune, "full fine-tuning (FT-full)", CAUSAL + SEQ2SEQ),
-    "finetune_top2": MethodEntry(FinetuneTopConfig, FinetuneTop, "top-2 blocks + final norm (FT-top2)"),
-    "adapter": MethodEntry(AdapterConfig, AdapterTuning, "NLG adapters (Lin et al. 2020)"),
-    "lora": MethodEntry(LoraConfig, LoraTuning, "LoRA via PEFT (Hu et al. 2022; extra baseline)"),
-    "prefix_emb": MethodEntry(PrefixEmbConfig, PrefixEmbedding, "embedding-only ablation (EMB-k)"),
-    "infix": MethodEntry(InfixConfig, InfixTuning, "infix ablation (INFIX-k)"),
-    "prefix_bart": MethodEntry(PrefixBartConfig, PrefixBart, "prefix-tuning for BART (3 sites)", SEQ2SEQ),
+    "prefix": MethodEntry(PrefixConfig, "prefix.model:PrefixTuning", "prefix-tuning (Li & Liang 2021)"),
+    "finetune": MethodEntry(FinetuneConfig, "finetune.model:Finetune", "full fine-tuning (FT-full)",
+                            CAUSAL + SEQ2SEQ),
+    "finetune_top2": MethodEntry(FinetuneTopConfig, "finetune_top2.model:FinetuneTop",
+                                 "top-2 blocks + final norm (FT-top2)"),
+    "adapter": MethodEntry(AdapterConfig, "adapter.model:AdapterTuning", "NLG adapters (Lin et al. 2020)"),
+    "lora": MethodEntry(LoraConfig, "lora.model:LoraTuning", "LoRA via PEFT (Hu et al. 2022; extra baseline)"),
+    "prefix_emb": MethodEntry(PrefixEmbConfig, "prefix_emb.model:PrefixEmbedding",
+                              "embedding-only ablation (EMB-k)"),
+    "infix": MethodEntry(InfixConfig, "infix.model:InfixTuning", "infix ablation (INFIX-k)"),
+    "prefix_bart": MethodEntry(PrefixBartConfig, "prefix_bart.model:PrefixBart",
+                               "prefix-tuning for BART (3 sites)", SEQ2SEQ),
 }
+
+
+def __getattr__(name: str):
+    # `from prefix_bench.methods import Method` without importing torch at package import
+    if name == "Method":
+        from .base import Method
+
+        return Method
+    raise AttributeError(name)
 
 
 def method_entry(name: str) -> MethodEntry:
