@@ -1,6 +1,6 @@
 """Speed and memory benchmark: our prefix-tuning vs PEFT's vs full fine-tuning, side by side.
 
-Command: `prefix-bench bench --device cpu --out results/bench/cpu.json` (GitHub issue 8)
+Command: `prefix-bench bench --device cpu --data-dir E2E_DIR --out results/bench/cpu.json`
 
 Same model, data and settings for every contender (the list: `bench/training.py`). The model has
 GPT-2 small's shape on CPU and GPT-2 medium's shape on a GPU (bf16 autocast there), built from a
@@ -225,6 +225,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="JSON file for the figures")
     p.add_argument("--repeats", type=int, default=1, help="repeat every measurement; medians are reported")
     p.add_argument("--steps", type=int, default=0, help="timed training steps (0 = device default)")
-    p.add_argument("--data-dir", help="official E2E csv files (default: ../shared/data/e2e, else the demo)")
+    p.add_argument("--data-dir", help="official E2E csv files (devset.csv, testset_w_refs.csv); default: the bundled demo "
+                   "sample, named as such in the figures")
     p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0 = all cores)")
     p.set_defaults(func=run)

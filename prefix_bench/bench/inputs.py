@@ -12,8 +12,6 @@ import torch
 from ..atomic import write_json
 from ..errors import PrefixBenchError
 
-# The project's shared E2E copy (repo sibling, as in tests/conftest.py); else the bundled demo sample.
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "e2e"
 DEMO_DATA = Path(__file__).resolve().parents[1] / "resources" / "demo" / "e2e"
 SHAPES = {"cpu": dict(n_layer=12, n_embd=768, n_head=12),  # GPT-2 small
           "cuda": dict(n_layer=24, n_embd=1024, n_head=16)}  # GPT-2 medium
@@ -26,12 +24,14 @@ def read_e2e(path: Path) -> list[tuple[str, str]]:
 
 
 def data_files(data_dir: Path | None) -> tuple[Path, str]:
-    root = data_dir or SHARED_DATA
-    if (root / "testset_w_refs.csv").is_file() and (root / "devset.csv").is_file():
-        return root, f"E2E data in {root} (devset pairs for training batches, testset for decoding/scoring)"
-    if data_dir is not None:
-        raise PrefixBenchError(f"{data_dir}: needs devset.csv and testset_w_refs.csv (official E2E files)")
-    return DEMO_DATA, "shared E2E data absent: demo sample (prefix_bench/resources/demo/e2e)"
+    """The E2E files the bench reads and how the figures name them: the official files in
+    `data_dir`, or (none given) the bundled demo sample, said so in the figures' data note."""
+    if data_dir is None:
+        return DEMO_DATA, ("demo sample (prefix_bench/resources/demo/e2e), not the official E2E files: "
+                           "pass --data-dir with devset.csv and testset_w_refs.csv")
+    if (data_dir / "testset_w_refs.csv").is_file() and (data_dir / "devset.csv").is_file():
+        return data_dir, f"E2E data in {data_dir} (devset pairs for training batches, testset for decoding/scoring)"
+    raise PrefixBenchError(f"{data_dir}: needs devset.csv and testset_w_refs.csv (official E2E files)")
 
 
 def prepare_inputs(s, work: Path, data_dir: Path | None) -> dict:

@@ -9,7 +9,7 @@ module turns them into the two files each split gets:
   `{"id", "source", "references", "split", "meta"}`.
 
 `source` is the linearized input only: no leading space, no `<|endoftext|>` separators (the model
-stage builds ` {source} <|endoftext|> {target} <|endoftext|>`, BRIEF section 1). WebNLG's source is
+stage builds ` {source} <|endoftext|> {target} <|endoftext|>`, as the paper's code did). WebNLG's source is
 the exception only in appearance: the paper's linearization itself begins with " | ".
 """
 

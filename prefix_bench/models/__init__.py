@@ -38,7 +38,7 @@ def load_lm(path: str, device: torch.device | str = "cpu", trust_remote_code: bo
         # BART-style models load with their encoder; decoder-only models as causal LMs.
         auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        # safetensors only: never unpickle weights we did not write (issue 6, safe loading)
+        # safetensors only: never unpickle weights we did not write
         lm = auto.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=True)
     except OSError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

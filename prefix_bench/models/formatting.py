@@ -1,6 +1,6 @@
 """How (source, target) pairs become model inputs, exactly as the paper's code did.
 
-Decoder-only (GPT-2, Llama): ` {source} <|endoftext|> {target} <|endoftext|>` (BRIEF section 1).
+Decoder-only (GPT-2, Llama): ` {source} <|endoftext|> {target} <|endoftext|>` (the paper's code, XiangLi1999/PrefixTuning).
 EOS is both the separator and the terminator; the loss covers the target tokens and the final EOS
 only; prompts are left-padded for decoding.
 Encoder-decoder (BART, paper section 4.2): the source is the encoder input and the target (with

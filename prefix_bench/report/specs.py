@@ -30,7 +30,6 @@ class Column:
     scale: float = 1.0
     #: the paper CSV's metric name when it differs from ours
     paper_metric: str | None = None
-    higher_is_better: bool = True
     digits: int = 2
 
     @property

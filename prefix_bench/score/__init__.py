@@ -34,7 +34,7 @@ def score_task(
 ) -> dict:
     """Score `hyps` (one output per line) against `refs` with the task's official protocol.
 
-    Options: dart `single_ref` (bool), `model_weights` (dict); xsum `aggregation`
+    Options: dart `single_ref` (bool); xsum `aggregation`
     ("mean" | "bootstrap"), `batch_size`, `seed`. Unknown options are an error.
     """
     from ..tasks import get_task  # the task modules import this package's machinery

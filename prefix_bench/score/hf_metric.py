@@ -1,4 +1,4 @@
-"""Build HF `evaluate` metric classes that wrap `score_task` (via `adapter.score_lists`).
+"""Build HF `evaluate` metric classes that wrap `score_task` (via `lists.score_lists`).
 
 Each folder in `evaluate_modules/` holds a two-line script calling `metric_class(task)`, so
 `evaluate.load("/abs/path/evaluate_modules/prefix_bench_e2e")` works offline and returns exactly
@@ -18,7 +18,7 @@ import datasets
 import evaluate
 
 from ..tasks import get_task
-from .adapter import score_lists
+from .lists import score_lists
 
 
 

@@ -1,7 +1,8 @@
 """NIST score as mteval-v13a computes it (the E2E challenge's BLEU/NIST script).
 
 No library reproduces mteval's NIST (nltk gives 7.13 where mteval gives 8.61 on the E2E test
-baseline), so it is written here from the recipe in BRIEF section 3:
+baseline), so it is written here from mteval-v13a.pl (NIST 2003; the E2E scorer tuetschek/e2e-metrics
+runs it):
 
 - information weights come from n-gram counts pooled over every reference of every segment:
   info(w1..wn) = log2(count(w1..wn-1) / count(w1..wn)); for unigrams the numerator is the total

@@ -30,6 +30,6 @@ rule render_figure:
     params:
         mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
     shell:
-        "python -m prefix_bench.report report-figure --spec {wildcards.spec} --runs-dir results/runs "
+        "python -m prefix_bench.cli report-figure --spec {wildcards.spec} --runs-dir results/runs "
         "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/figures {params.mixed} > {log} 2>&1"

@@ -1,7 +1,7 @@
 # Stage 6b: the paper's tables, regenerated (one rule run per declared table spec,
 # prefix_bench/resources/tables/<table>.yaml), and one cost summary per experiment.
-# Jobs run `python -m prefix_bench.report` (the `prefix-bench report-*` subcommands without the
-# torch import every `prefix-bench` start pays: seconds per job instead of tens on a busy CPU).
+# Jobs run `prefix-bench report-*`, which imports only the report modules (no torch): a second
+# per job.
 # A table needs the scored runs of its experiments that the config selects; runs not selected
 # (or not yet scored) show as "—" in it.
 # PAPER_SPECS, TABLES, FIGURES and the target functions live in common.smk (--lint).
@@ -41,7 +41,7 @@ rule render_table:
         mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
         resamples=REPORT_OPTIONS.get("bootstrap_resamples", 1000),
     shell:
-        "python -m prefix_bench.report report-table --spec {wildcards.spec} --runs-dir results/runs "
+        "python -m prefix_bench.cli report-table --spec {wildcards.spec} --runs-dir results/runs "
         "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/tables "
         "--bootstrap-resamples {params.resamples} {params.mixed} > {log} 2>&1"
@@ -73,6 +73,6 @@ rule summarize_experiment:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python -m prefix_bench.report report-summary --experiment {wildcards.experiment} --runs-dir results/runs "
+        "python -m prefix_bench.cli report-summary --experiment {wildcards.experiment} --runs-dir results/runs "
         "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/summary > {log} 2>&1"
