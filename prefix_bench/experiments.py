@@ -92,8 +92,50 @@ def model_path(config: dict, model: str) -> str:
 
 # --- datasets -------------------------------------------------------------------------------
 
+#: the axes of a `derive_grid:` entry; `name` formats each member's name from them
+GRID_AXES = ("subset_size", "fraction", "subset_seed")
+
+
+def _grid_members(grid_name: str, entry: dict) -> dict[str, dict]:
+    """The derived datasets one `derive_grid:` entry stands for, in axis order (size, then seed)."""
+    grid = entry["derive_grid"]
+    sizes = [("subset_size", v) for v in grid.get("subset_size", [])]
+    sizes += [("fraction", v) for v in grid.get("fraction", [])]
+    members = {}
+    for (axis, value), seed in itertools.product(sizes, grid.get("subset_seed", [0])):
+        fields = {axis: value, "subset_seed": seed}
+        name = grid["name"].format(**fields, fraction_pct=round(value * 100) if axis == "fraction" else None)
+        derive = {"from": grid["from"], **fields}
+        if grid.get("test_size") is not None:
+            derive["test_size"] = grid["test_size"]
+        members[name] = {**{k: v for k, v in entry.items() if k != "derive_grid"}, "derive": derive}
+    if len(members) != len(sizes) * len(grid.get("subset_seed", [0])):
+        raise PrefixBenchError(f"datasets.{grid_name}.derive_grid.name: {grid['name']!r} gives two members the "
+                               "same name; use every axis in it ({subset_size} or {fraction_pct}, {subset_seed})")
+    return members
+
+
+def dataset_grids(config: dict) -> dict[str, list[str]]:
+    """Each `derive_grid:` entry's name -> the names of the datasets it stands for."""
+    return {name: list(_grid_members(name, entry)) for name, entry in config.get("datasets", {}).items()
+            if "derive_grid" in entry}
+
+
+def datasets_of(config: dict) -> dict[str, dict]:
+    """The config's datasets with every `derive_grid:` entry replaced by its members (the
+    low-data subsets of Figures 3 and 5 are 40 datasets written as two entries)."""
+    out: dict[str, dict] = {}
+    for name, entry in config.get("datasets", {}).items():
+        members = _grid_members(name, entry) if "derive_grid" in entry else {name: entry}
+        for member, member_entry in members.items():
+            if member in out or (member != name and member in config.get("datasets", {})):
+                raise PrefixBenchError(f"datasets.{name}: dataset {member!r} is defined twice")
+            out[member] = member_entry
+    return out
+
+
 def dataset_entry(config: dict, name: str) -> dict:
-    datasets = config.get("datasets", {})
+    datasets = datasets_of(config)
     if name not in datasets:
         raise PrefixBenchError(f"dataset {name!r} is used but not defined under datasets:")
     return datasets[name]
@@ -178,7 +220,7 @@ def adapter_args(config: dict, name: str) -> str:
 def dataset_kinds(config: dict) -> dict[str, list[str]]:
     """Dataset names by how they are produced: prepared, adapter (with options), derived."""
     kinds = {"prepared": [], "adapter": [], "derived": []}
-    for name, entry in config.get("datasets", {}).items():
+    for name, entry in datasets_of(config).items():
         kind = "derived" if entry.get("derive") else "adapter" if entry.get("adapter") else "prepared"
         kinds[kind].append(name)
     return kinds
@@ -195,10 +237,12 @@ def selected_experiments(config: dict) -> list[str]:
     return list(chosen)
 
 
-def experiment_datasets(exp_name: str, exp: dict) -> list[str]:
+def experiment_datasets(exp_name: str, exp: dict, grids: dict[str, list[str]] | None = None) -> list[str]:
+    """The datasets an experiment runs on; a `derive_grid:` name stands for all its members."""
     if ("dataset" in exp) == ("datasets" in exp):
         raise PrefixBenchError(f"experiments.{exp_name}: give exactly one of dataset: or datasets:")
-    return [exp["dataset"]] if "dataset" in exp else list(exp["datasets"])
+    names = [exp["dataset"]] if "dataset" in exp else list(exp["datasets"])
+    return [member for name in names for member in (grids or {}).get(name, [name])]
 
 
 def sweep_points(exp_name: str, sweep: dict | None) -> list[tuple]:
@@ -230,9 +274,10 @@ def expand_runs(config: dict) -> list[Run]:
     """All runs of the selected experiments, in config order."""
     runs = []
     defaults = config.get("defaults", {})
+    grids = dataset_grids(config)
     for exp_name in selected_experiments(config):
         exp = config["experiments"][exp_name]
-        datasets = experiment_datasets(exp_name, exp)
+        datasets = experiment_datasets(exp_name, exp, grids)
         points = sweep_points(exp_name, exp.get("sweep"))
         for dataset in datasets:
             dataset_entry(config, dataset)

@@ -18,6 +18,7 @@ from prefix_bench.experiments import (
     dataset_adapter,
     dataset_eval_splits,
     dataset_kinds,
+    datasets_of,
     derive_args,
     expand_runs,
     grid_counts,
@@ -177,7 +178,7 @@ def test_paper_config_train_jobs_per_experiment():
     assert {r.spec.train.warmup_steps for r in low} == {100}
     assert {r.spec.train.max_steps for r in low} == {100, 200, 400, 600}
     for name in {r.dataset for r in low}:
-        derive = config["datasets"][name]["derive"]
+        derive = datasets_of(config)[name]["derive"]
         assert name == f"e2e_n{derive['subset_size']}_s{derive['subset_seed']}"
     # Table 6 hyperparameters reach the run specs
     dart = next(r for r in runs if r.experiment == "table2_dart" and r.spec.method == "prefix")
@@ -216,3 +217,47 @@ def test_identical_runs_train_once_and_read_the_same_outputs():
         assert alias.spec.config_hash() == owner.spec.config_hash() and alias.experiment != owner.experiment
     dart = by_id["figure4_length_dart/gpt2-medium-prefix-length10-s1"]
     assert dart.trained_in == "table2_dart/gpt2-medium-prefix-s1"
+
+
+def test_paper_config_uses_the_papers_hyperparameters():
+    """Every row of ACL Table 6 (prefix_bench/resources/paper_hyperparameters.csv) is what the
+    paper config's Table 2/3 runs train with: learning rate, epochs, batch size, prefix length
+    and MLP width."""
+    import csv
+
+    from prefix_bench.report.records import PAPER_RESULTS
+
+    table6 = PAPER_RESULTS.parent / "paper_hyperparameters.csv"
+    experiment = {"e2e": "table2_e2e", "webnlg2017": "table2_webnlg", "dart": "table2_dart", "xsum": "table3_xsum"}
+    label = {"prefix": ("Prefix-0.1%", "Prefix-2%"), "finetune": ("FT-full",), "finetune-top2": ("FT-top2",),
+             "adapter-3%": ("Adapter-3%",), "adapter-0.1%": ("Adapter-0.1%",)}
+    runs = expand_runs(paper_config())
+    rows = list(csv.DictReader(table6.read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 16
+    for row in rows:
+        matching = [r for r in runs if r.experiment == experiment[row["dataset"]]
+                    and r.spec.paper.get("method") in label[row["method"]]]
+        if row["method"] == "prefix":  # the prefix row gives the length of the table's main prefix run
+            matching = [r for r in matching if r.spec.method_config().length == int(row["prefix_length"])]
+            assert {r.spec.method_config().mid_dim for r in matching} == {int(row["mid_dim"])}
+        assert matching, row
+        for run in matching:
+            got = (run.spec.train.lr, run.spec.train.epochs, run.spec.train.batch_size)
+            assert got == (float(row["lr"]), int(row["epochs"]), int(row["batch_size"])), (run.run_id, row)
+
+
+def test_a_derive_grid_stands_for_its_members():
+    config = copy.deepcopy(BASE)
+    for n in (50, 100):
+        for s in (0, 1, 2):
+            del config["datasets"][f"e2e_n{n}_s{s}"]
+    config["datasets"]["e2e_low"] = {"derive_grid": {"from": "e2e", "subset_size": [50, 100], "subset_seed": [0, 1, 2],
+                                                     "name": "e2e_n{subset_size}_s{subset_seed}"}}
+    config["experiments"]["lowdata"]["datasets"] = ["e2e_low"]
+    validate_schema(config)
+    assert [r.run_id for r in expand_runs(config)] == [r.run_id for r in expand_runs(BASE)]
+    assert datasets_of(config)["e2e_n100_s2"]["derive"] == {"from": "e2e", "subset_size": 100, "subset_seed": 2}
+    assert sorted(dataset_kinds(config)["derived"]) == sorted(dataset_kinds(BASE)["derived"])
+    config["datasets"]["e2e_low"]["derive_grid"]["name"] = "e2e_n{subset_size}"  # seeds would collide
+    with pytest.raises(PrefixBenchError, match="same name"):
+        expand_runs(config)

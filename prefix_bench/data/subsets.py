@@ -30,9 +30,8 @@ from ..errors import PrefixBenchError
 from .download import sha256_file
 from .schema import read_jsonl
 
-LOW_DATA_SIZES = (50, 100, 200, 500)
-LOW_DATA_SEEDS = (0, 1, 2, 3, 4)
-DATA_EFFICIENCY_FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8)
+#: dev size as a share of the training subset (paper section 6.3: "30% of the training size");
+#: the sizes, seeds and fractions of the paper's grids live in config/config.yaml (derive_grid)
 DEV_RATIO = 0.3
 
 

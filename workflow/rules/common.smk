@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from prefix_bench.experiments import (
     adapter_args,
     dataset_adapter,
+    dataset_entry,
     dataset_kinds,
     derive_args,
     derived_parent,
@@ -115,7 +116,7 @@ def scored_outputs():
 def dataset_source_args(wildcards):
     """`--splits`/`--source-dir` of a dataset, shell-quoted: config values never reach a shell
     unquoted."""
-    return shlex.join(source_args(config["datasets"][wildcards.dataset]))
+    return shlex.join(source_args(dataset_entry(config, wildcards.dataset)))
 
 
 def run_device(wildcards):
