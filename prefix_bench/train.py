@@ -12,13 +12,13 @@ resume with bit-identical results.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
 import math
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,18 +33,21 @@ from .data.schema import read_jsonl
 from .errors import PrefixBenchError
 from .methods import Method, build_method
 from .models import load_lm, model_provenance
-from .models.formatting import (  # noqa: F401 (collate re-exported)
-    IGNORE,
-    Encoded,
-    TextFormat,
-    collate,
-    target_positions,
-    text_format,
-)
-from .models.speedups import HEAD_CHUNK_CPU, chunked_linear, fuse_gelu
+from .models.formatting import Encoded, TextFormat, collate, text_format  # noqa: F401 (collate re-exported)
+from .models.speedups import fuse_gelu
 from .progress import ProgressLog
 from .provenance import environment, sha256_file
 from .runtime import keep_freed_memory
+from .train_step import (  # noqa: F401 (the step's parts, re-exported for the bench and tests)
+    build_optimizer,
+    evaluate_loss,
+    head_chunk,
+    linear_schedule,
+    lm_head_at_targets,
+    loss_of_batch,
+    sequence_loss,
+    update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,59 +58,6 @@ def pick_device(choice: str) -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
-
-
-def sequence_loss(logits: torch.Tensor, labels: torch.Tensor, objective: str, shift: bool = True,
-                  index: torch.Tensor | None = None) -> torch.Tensor:
-    """Next-token loss. "sum": per-sequence sum averaged over the batch (paper's prefix runs);
-    "mean": mean over all target tokens (paper's fine-tuning runs). `logits` is [B, T, V], or
-    [N, V] for the target positions only (computed under `lm_head_at_targets`; `index` = their
-    `target_positions`, computed here when not given)."""
-    if logits.dim() == 2:
-        index = target_positions(labels) if index is None else index
-        if logits.shape[0] != index.numel():
-            raise PrefixBenchError("logits do not match the target positions; the method does not "
-                                   "use the LM head: set train.target_only_head: false")
-        targets = labels.flatten().index_select(0, index + 1)  # the token each position predicts
-        total = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
-        return total / labels.shape[0] if objective == "sum" else total / max(1, index.numel())
-    if shift:  # decoder-only: position t predicts token t + 1; encoder-decoder logits align with labels
-        logits, labels = logits[:, :-1], labels[:, 1:]
-    token_loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
-    ).view(labels.shape)
-    if objective == "sum":
-        return token_loss.sum(dim=1).mean()
-    return token_loss.sum() / (labels != IGNORE).sum().clamp(min=1)
-
-
-@contextlib.contextmanager
-def lm_head_at_targets(lm: torch.nn.Module, labels: torch.Tensor, chunk: int | None = None,
-                       index: torch.Tensor | None = None):
-    """Apply the LM head only at positions that predict a target token: logits come back [N, V].
-
-    Source positions need no logits (their labels are IGNORE) and the head is the largest single
-    matmul of a GPT-2 forward (d x 50257). The hidden states are gathered [B, T, d] -> [N, d] at
-    `index` (`target_positions(labels)`, computed here when not given), row-major. With `chunk`
-    (CPU: `HEAD_CHUNK_CPU`) a linear head is computed in vocabulary slices
-    (`models.speedups.chunked_linear`), which the CPU BLAS runs faster."""
-    index = target_positions(labels) if index is None else index
-
-    def gather(hidden: torch.Tensor) -> torch.Tensor:
-        return hidden.flatten(0, 1).index_select(0, index)
-
-    head = lm.get_output_embeddings()
-    if chunk and isinstance(head, torch.nn.Linear):
-        head.forward = lambda hidden: chunked_linear(gather(hidden), head.weight, head.bias, chunk)
-
-        def undo() -> None:
-            del head.forward  # back to the class's own forward
-    else:
-        undo = head.register_forward_pre_hook(lambda module, args: (gather(args[0]), *args[1:])).remove
-    try:
-        yield
-    finally:
-        undo()
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -127,33 +77,6 @@ def length_bucketed(order: list[int], lengths: list[int], batch_size: int, windo
         batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7)
     return [i for b in torch.randperm(len(batches), generator=g).tolist() for i in batches[b]]
-
-
-def linear_schedule(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
-
-
-@torch.no_grad()
-def evaluate_loss(method: Method, fmt: TextFormat, examples: list[Encoded], batch_size: int, pad_id: int,
-                  device: torch.device) -> float:
-    """Token-mean loss on held-out pairs (comparable across methods and objectives)."""
-    was_training = method.training
-    method.eval()
-    total, count = 0.0, 0
-    for i in range(0, len(examples), batch_size):
-        batch = fmt.collate(examples[i : i + batch_size], pad_id, device)
-        logits = fmt.forward(method, batch)
-        targets = batch["labels"][:, 1:] if fmt.shift_labels else batch["labels"]
-        n = int((targets != IGNORE).sum())
-        total += float(sequence_loss(logits, batch["labels"], "mean", fmt.shift_labels)) * n
-        count += n
-    method.train(was_training)
-    return total / max(1, count)
 
 
 def read_pairs(path: Path) -> list[dict]:
@@ -184,44 +107,6 @@ def prepare_lm(lm: torch.nn.Module, opts: TrainOptions) -> None:
         lm.compile()  # in place; the first steps pay the compilation (minutes on CPU)
 
 
-def build_optimizer(params: list[torch.nn.Parameter], opts: TrainOptions) -> torch.optim.Optimizer:
-    """AdamW as the paper's code configures it; `fused_adamw` picks torch's one-kernel update
-    (same rule, about 7x faster a step on CPU for the 9.8M prefix-MLP parameters)."""
-    fused = opts.fused_adamw and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    return torch.optim.AdamW(params, lr=opts.lr, betas=(opts.adam_beta1, opts.adam_beta2),
-                             eps=opts.adam_eps, weight_decay=opts.weight_decay, fused=fused or None)
-
-
-def head_chunk(device: torch.device) -> int | None:
-    """Vocabulary slice width of the target-only LM head: CPU BLAS only (one matmul on a GPU)."""
-    return HEAD_CHUNK_CPU if device.type == "cpu" else None
-
-
-def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptions,
-                  device: torch.device) -> torch.Tensor:
-    """The training loss of one batch as the pipeline computes it (forward under the training
-    precision, target-only LM head when on); no host synchronisation. The trainer, the bench
-    and the GPU check all call this, so a change here reaches each of them."""
-    # Target-only LM head: decoder-only sequences carry source positions that need no logits.
-    target_only = opts.target_only_head and fmt.shift_labels
-    index = batch.get("target_index")
-    heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device), index) if target_only
-             else contextlib.nullcontext())
-    with precision.autocast(device, opts.precision), heads:
-        logits = fmt.forward(method, batch)
-    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels, index)
-
-
-def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-           grad_clip: float) -> None:
-    """Backward, gradient clipping (paper: max norm 1.0) and one optimizer step."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    optimizer.step()
-
-
 def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True,
               after_step: Callable[[int], None] | None = None) -> dict:
     """Train `spec` on `data_dir/train.jsonl`; write outputs to `out_dir`; return the run record.
@@ -232,161 +117,220 @@ def train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool = True,
         return _train_run(spec, data_dir, out_dir, dev, after_step)
 
 
-def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
-               after_step: Callable[[int], None] | None) -> dict:
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
+class NonFiniteWatch:
+    """Notes, on the device, the first step whose loss is not finite; `check()` (a host read, only
+    at log and checkpoint steps: on a GPU each read stalls the host until the queued work is done)
+    stops the run before anything a bad step touched is saved."""
+
+    def __init__(self, device: torch.device, run_id: str, ckpt_dir: Path) -> None:
+        self.step = torch.full((), -1, dtype=torch.long, device=device)
+        self.loss = torch.zeros((), device=device)
+        self.run_id, self.ckpt_dir = run_id, ckpt_dir
+
+    def note(self, step: int, loss: torch.Tensor) -> None:
+        new = (self.step < 0) & ~torch.isfinite(loss.detach())
+        self.step = torch.where(new, step, self.step)
+        self.loss = torch.where(new, loss.detach(), self.loss)
+
+    def check(self) -> None:
+        bad = int(self.step)
+        if bad >= 0:
+            raise PrefixBenchError(
+                f"loss is {float(self.loss)} at step {bad} of {self.run_id}; training stopped, last "
+                f"good checkpoint kept in {self.ckpt_dir}; lower train.lr or check the data")
+
+
+def _resume(ckpt_dir: Path, config_hash: str, method: Method, optimizer: torch.optim.Optimizer,
+            scheduler, factor, run_id: str) -> dict:
+    """Restore a checkpoint of this same run (weights, optimizer, schedule, RNG); the state to
+    continue from ({"step", "history", "tokens_seen", "resumed_from"}), fresh if there is none."""
+    fresh = {"step": 0, "history": [], "tokens_seen": 0, "resumed_from": None}
+    restored = checkpoint.load(ckpt_dir)
+    if restored is None:
+        return fresh
+    model_state, optim_state, meta = restored
+    if meta.get("config_hash") != config_hash:
+        # The run's settings changed since (Snakemake reruns on params change): the checkpoint
+        # belongs to another run and must not be resumed.
+        log.warning("%s: checkpoint made with other settings (config %s, now %s); starting from scratch",
+                    ckpt_dir, meta.get("config_hash"), config_hash)
+        return fresh
+    method.load_trainable_state_dict(model_state, str(ckpt_dir))
+    optimizer.load_state_dict(optim_state)
+    step = meta["step"]
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor(step)
+    scheduler.last_epoch = step
+    checkpoint.restore_rng(meta["rng"])
+    log.info("resuming %s from step %d", run_id, step)
+    return {"step": step, "history": meta["history"], "tokens_seen": meta["tokens_seen"], "resumed_from": step}
+
+
+def _batch_indices(step: int, n: int, batches_per_epoch: int, opts: TrainOptions,
+                   lengths: list[int]) -> tuple[int, list[int]]:
+    """(epoch, example indices) of training step `step`: a pure function of the step, so a resumed
+    run sees exactly the batches it would have seen."""
+    epoch, index = divmod(step, batches_per_epoch)
+    order = epoch_order(n, opts.seed, epoch)
+    if opts.length_buckets:
+        order = length_bucketed(order, lengths, opts.batch_size, opts.length_buckets, opts.seed, epoch)
+    return epoch, order[index * opts.batch_size : (index + 1) * opts.batch_size]
+
+
+@dataclass
+class Session:
+    """What one training run holds while it trains (built by `_start`)."""
+
+    spec: RunSpec
+    method: Method
+    tokenizer: object
+    fmt: TextFormat
+    examples: list[Encoded]
+    params: list[torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    device: torch.device
+    ckpt_dir: Path
+    total_steps: int
+    setup: dict  # initialisation, precision and memory figures for run.json
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.examples) / self.spec.train.batch_size)
+
+
+def _start(spec: RunSpec, train_rows: list[dict], out_dir: Path) -> Session:
+    """Model, method (initialised), data, optimizer and schedule of a run, before any step."""
     opts = spec.train
     if opts.threads:
         torch.set_num_threads(opts.threads)
     kept_freed_memory = opts.keep_freed_memory and keep_freed_memory()
     device = pick_device(opts.device)
     torch.manual_seed(opts.seed)  # fixes the method's initialisation and dropout
-    train_path = data_dir / "train.jsonl"
-    train_rows = read_pairs(train_path)
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     method = build_method(spec.method, lm, spec.method_options).to(device)
-    # Real-word initialisation (paper section 7.2) fits the prefix to the frozen LM's K/V here;
+    # Real-word initialisation (paper section 7.4) fits the prefix to the frozen LM's K/V here;
     # a no-op for methods without one. Runs before the checkpoint restore overwrites weights.
     init_info = method.initialize(tokenizer)
     prepare_lm(lm, opts)
     params = [p for p in method.parameters() if p.requires_grad]
     precision_info = precision.apply(method, device, opts.precision, opts.tf32)
-
     fmt = text_format(lm)
     examples = encode_split(train_rows, tokenizer, spec, fmt, method)
-    batches_per_epoch = math.ceil(len(examples) / opts.batch_size)
-    total_steps = opts.max_steps or batches_per_epoch * opts.epochs
+    total_steps = opts.max_steps or math.ceil(len(examples) / opts.batch_size) * opts.epochs
     optimizer = build_optimizer(params, opts)
-    factor = linear_schedule(opts.warmup_steps, total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(opts.warmup_steps, total_steps))
+    setup = {"initialization": init_info, "precision": precision_info, "kept_freed_memory": kept_freed_memory}
+    return Session(spec, method, tokenizer, fmt, examples, params, optimizer, scheduler, device,
+                   out_dir / "checkpoint", total_steps, setup)
 
-    ckpt_dir = out_dir / "checkpoint"
-    config_hash = spec.config_hash()
-    step, history, tokens_seen, resumed_from = 0, [], 0, None
-    restored = checkpoint.load(ckpt_dir)
-    if restored is not None and restored[2].get("config_hash") != config_hash:
-        # The run's settings changed since (Snakemake reruns on params change): the checkpoint
-        # belongs to another run and must not be resumed.
-        log.warning("%s: checkpoint made with other settings (config %s, now %s); starting from scratch",
-                    ckpt_dir, restored[2].get("config_hash"), config_hash)
-        restored = None
-    if restored is not None:
-        model_state, optim_state, meta = restored
-        method.load_trainable_state_dict(model_state, str(ckpt_dir))
-        optimizer.load_state_dict(optim_state)
-        step, history, tokens_seen = meta["step"], meta["history"], meta["tokens_seen"]
-        resumed_from = step
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor(step)
-        scheduler.last_epoch = step
-        checkpoint.restore_rng(meta["rng"])
-        log.info("resuming %s from step %d", spec.run_id, step)
 
-    def save_checkpoint() -> None:
-        checkpoint.save(ckpt_dir, method.trainable_state_dict(), optimizer,
-                        {"config_hash": config_hash, "step": step, "history": history,
-                         "tokens_seen": tokens_seen, "method": spec.method, "model": spec.model})
-
-    method.train()
-    progress = tqdm(total=total_steps, initial=step, desc=f"train {spec.run_id}", unit="step",
-                    disable=None, mininterval=5)
-    job_log = ProgressLog(f"train {spec.run_id}", total_steps, "steps", start=step)  # checked at log steps
-    train_t0, train_tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
-    # No device-to-host read in the loop except at log and checkpoint steps (on a GPU each read
-    # stalls the host until the queued work is done): the loss stays on the device, and the first
-    # step whose loss is not finite is noted there and looked at before anything is saved.
-    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
-    first_bad_loss = torch.zeros((), device=device)
-
-    def stop_if_not_finite() -> None:
-        bad = int(first_bad_step)
-        if bad >= 0:
-            raise PrefixBenchError(
-                f"loss is {float(first_bad_loss)} at step {bad} of {spec.run_id}; training stopped, last "
-                f"good checkpoint kept in {ckpt_dir}; lower train.lr or check the data"
-            )
-
-    while step < total_steps:
-        epoch, index = divmod(step, batches_per_epoch)
-        order = epoch_order(len(examples), opts.seed, epoch)
-        if opts.length_buckets:
-            order = length_bucketed(order, [len(e.input_ids) for e in examples], opts.batch_size,
-                                    opts.length_buckets, opts.seed, epoch)
-        chunk = order[index * opts.batch_size : (index + 1) * opts.batch_size]
-        batch = fmt.collate([examples[i] for i in chunk], tokenizer.pad_token_id, device)
-        loss = loss_of_batch(method, fmt, batch, opts, device)
-        newly_bad = (first_bad_step < 0) & ~torch.isfinite(loss.detach())
-        first_bad_step = torch.where(newly_bad, step, first_bad_step)
-        first_bad_loss = torch.where(newly_bad, loss.detach(), first_bad_loss)
-        update(loss, optimizer, params, opts.grad_clip)
-        scheduler.step()
+def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | None) -> dict:
+    """Train from `state` ({"step", "history", "tokens_seen"}) to the last step, logging and
+    checkpointing on the way; return the final state with the loop's figures."""
+    opts, run_id = s.spec.train, s.spec.run_id
+    step, history, tokens_seen = state["step"], state["history"], state["tokens_seen"]
+    lengths = [len(e.input_ids) for e in s.examples]
+    s.method.train()
+    progress = tqdm(total=s.total_steps, initial=step, desc=f"train {run_id}", unit="step", disable=None,
+                    mininterval=5)
+    job_log = ProgressLog(f"train {run_id}", s.total_steps, "steps", start=step)  # checked at log steps
+    t0, tokens0, loss_value = time.perf_counter(), tokens_seen, float("nan")
+    watch = NonFiniteWatch(s.device, run_id, s.ckpt_dir)  # no host read per step: see the class
+    while step < s.total_steps:
+        epoch, chunk = _batch_indices(step, len(s.examples), s.batches_per_epoch, opts, lengths)
+        batch = s.fmt.collate([s.examples[i] for i in chunk], s.tokenizer.pad_token_id, s.device)
+        loss = loss_of_batch(s.method, s.fmt, batch, opts, s.device)
+        watch.note(step, loss)
+        update(loss, s.optimizer, s.params, opts.grad_clip)
+        s.scheduler.step()
         step += 1
-        tokens_seen += sum(len(examples[i].input_ids) for i in chunk)
+        tokens_seen += sum(lengths[i] for i in chunk)
         progress.update(1)
-        if step % opts.log_every == 0 or step == total_steps:
-            stop_if_not_finite()
-            loss_value = loss.item()
-            history.append({"step": step, "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
+        if step % opts.log_every == 0 or step == s.total_steps:
+            watch.check()
+            loss_value, lr = loss.item(), s.scheduler.get_last_lr()[0]
+            history.append({"step": step, "loss": loss_value, "lr": lr})
             progress.set_postfix(loss=f"{loss_value:.3f}")
-            job_log.update(step, epoch=f"{epoch + 1}/{math.ceil(total_steps / batches_per_epoch)}",
-                           loss=f"{loss_value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                           tokens_per_s=f"{(tokens_seen - train_tokens0) / (time.perf_counter() - train_t0):.0f}")
-        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < total_steps:
-            stop_if_not_finite()  # never save weights that a non-finite loss has touched
-            save_checkpoint()
+            job_log.update(step, epoch=f"{epoch + 1}/{math.ceil(s.total_steps / s.batches_per_epoch)}",
+                           loss=f"{loss_value:.4f}", lr=f"{lr:.2e}",
+                           tokens_per_s=f"{(tokens_seen - tokens0) / (time.perf_counter() - t0):.0f}")
+        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < s.total_steps:
+            watch.check()  # never save weights that a non-finite loss has touched
+            checkpoint.save(s.ckpt_dir, s.method.trainable_state_dict(), s.optimizer,
+                            {"config_hash": s.spec.config_hash(), "step": step, "history": history,
+                             "tokens_seen": tokens_seen, "method": s.spec.method, "model": s.spec.model})
         if after_step is not None:
             after_step(step)
     progress.close()
-    train_seconds = time.perf_counter() - train_t0
+    seconds = time.perf_counter() - t0
+    return {"steps": step, "examples": len(s.examples), "final_loss": loss_value, "history": history,
+            "resumed_from_step": state["resumed_from"], "tokens_seen": tokens_seen,
+            "tokens_per_s": (tokens_seen - tokens0) / seconds if seconds > 0 else None}
 
+
+def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
+               after_step: Callable[[int], None] | None) -> dict:
+    started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    train_path = data_dir / "train.jsonl"
+    s = _start(spec, read_pairs(train_path), out_dir)
+    factor = linear_schedule(spec.train.warmup_steps, s.total_steps)
+    state = _resume(s.ckpt_dir, spec.config_hash(), s.method, s.optimizer, s.scheduler, factor, spec.run_id)
+    training = _train_steps(s, state, after_step)
     record = {
         "spec": spec.training_dict(),  # decoding settings belong to the predictions (generate stage)
-        "config_hash": config_hash,
-        "parameters": method.parameter_counts(),
-        "initialization": init_info,
-        "training": {
-            "steps": step, "examples": len(examples), "final_loss": loss_value, "history": history,
-            "resumed_from_step": resumed_from, "tokens_seen": tokens_seen,
-            "tokens_per_s": (tokens_seen - train_tokens0) / train_seconds if train_seconds > 0 else None,
-        },
+        "config_hash": spec.config_hash(),
+        "parameters": s.method.parameter_counts(),
+        "initialization": s.setup["initialization"],
+        "training": training,
         "model": model_provenance(spec.model_path),
         "data": {"train_sha256": sha256_file(train_path)},
         "environment": environment(),
-        "device": str(device),
-        "precision": precision_info,
+        "device": str(s.device),
+        "precision": s.setup["precision"],
         # what ran, not only what was asked: an encoder-decoder's logits all align with labels,
         # so it always uses the whole head (train.target_only_head applies to decoder-only LMs)
-        "lm_head": "target positions" if opts.target_only_head and fmt.shift_labels else "every position",
+        "lm_head": "target positions" if spec.train.target_only_head and s.fmt.shift_labels else "every position",
     }
-    dev_path = data_dir / "dev.jsonl"
-    dev_rows = read_jsonl(dev_path) if dev and dev_path.is_file() else []
-    if dev and not dev_rows:
-        log.warning("%s: no dev pairs (the dev split was not prepared): no dev loss for %s", dev_path, spec.run_id)
-        record["training"]["dev_loss"] = None
-    if dev_rows:
-        dev_examples = encode_split(dev_rows, tokenizer, spec, fmt, method)
-        record["training"]["dev_loss"] = evaluate_loss(method, fmt, dev_examples, opts.batch_size,
-                                                       tokenizer.pad_token_id, device)
-        record["data"]["dev_sha256"] = sha256_file(dev_path)
+    if dev:
+        _add_dev_loss(record, data_dir / "dev.jsonl", s.method, s.fmt, s.tokenizer, spec, s.device)
     record["cost"] = {
         "wall_seconds": time.perf_counter() - t0,
-        "peak_memory_mb": peak_memory_mb(device),
-        "kept_freed_memory": kept_freed_memory,  # train.keep_freed_memory took effect (glibc)
+        "peak_memory_mb": peak_memory_mb(s.device),
+        "kept_freed_memory": s.setup["kept_freed_memory"],  # train.keep_freed_memory took effect (glibc)
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    _write_outputs(out_dir, s.method, spec, record)
+    checkpoint.remove(s.ckpt_dir)  # the final outputs are complete: the resume state is spent
+    return record
+
+
+def _add_dev_loss(record: dict, dev_path: Path, method: Method, fmt: TextFormat, tokenizer, spec: RunSpec,
+                  device: torch.device) -> None:
+    """The held-out loss (early stopping in the low-data grids reads it), or None without a dev split."""
+    dev_rows = read_jsonl(dev_path) if dev_path.is_file() else []
+    if not dev_rows:
+        log.warning("%s: no dev pairs (the dev split was not prepared): no dev loss for %s", dev_path, spec.run_id)
+        record["training"]["dev_loss"] = None
+        return
+    dev_examples = encode_split(dev_rows, tokenizer, spec, fmt, method)
+    record["training"]["dev_loss"] = evaluate_loss(method, fmt, dev_examples, spec.train.batch_size,
+                                                   tokenizer.pad_token_id, device)
+    record["data"]["dev_sha256"] = sha256_file(dev_path)
+
+
+def _write_outputs(out_dir: Path, method: Method, spec: RunSpec, record: dict) -> None:
+    """trained.safetensors (the trained tensors only), then run.json: each written whole or not at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "trained.safetensors") as tmp:
         state = {k: v.detach().cpu().contiguous() for k, v in method.trainable_state_dict().items()}
         # One metadata key: safetensors writes a multi-key map in arbitrary order, and the file's
         # bytes (hashed into the provenance of everything downstream) must be reproducible.
-        meta = json.dumps({"method": spec.method, "model": spec.model, "config_hash": config_hash},
+        meta = json.dumps({"method": spec.method, "model": spec.model, "config_hash": record["config_hash"]},
                           sort_keys=True)
         save_file(state, str(tmp), metadata={"prefix_bench": meta})
     write_json(out_dir / "run.json", record)
-    checkpoint.remove(ckpt_dir)  # the final outputs are complete: the resume state is spent
-    return record
 
 
 def load_spec_arg(args: argparse.Namespace) -> RunSpec:

@@ -92,16 +92,16 @@ def test_checkpoint_from_other_method_is_refused(workspace):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(workspace, monkeypatch):
-    import prefix_bench.train as train_module
+    import prefix_bench.train_step as step_module  # the loss every training step computes
 
-    real_loss, calls = train_module.sequence_loss, {"n": 0}
+    real_loss, calls = step_module.sequence_loss, {"n": 0}
 
     def loss_turning_nan(*args):
         calls["n"] += 1
         loss = real_loss(*args)
         return loss * float("nan") if calls["n"] == 8 else loss
 
-    monkeypatch.setattr(train_module, "sequence_loss", loss_turning_nan)
+    monkeypatch.setattr(step_module, "sequence_loss", loss_turning_nan)
     out = workspace / "runs" / "nan"
     with pytest.raises(PrefixBenchError, match=r"loss is nan at step 7 .* last good checkpoint kept"):
         train_run(make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}), workspace / "data", out)
