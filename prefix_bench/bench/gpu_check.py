@@ -29,169 +29,30 @@ speed of a step does not depend on the weights) and synthetic E2E-sized pairs (s
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
-import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..atomic import write_json
 from ..errors import PrefixBenchError
+from .gpu_decoding import check_decoding, check_pipeline
+from .gpu_setup import (  # noqa: F401 (CheckSettings: the tests' entry)
+    DATASHEET_BF16,
+    CheckSettings,
+    Timer,
+    build_lm,
+    count_flops,
+    matmul_ceiling,
+    peak_mb,
+    reset_peak,
+    synthetic_pairs,
+)
 
 log = logging.getLogger(__name__)
-
-# Dense bf16 tensor-core peak by the vendors' datasheets (FLOP/s), for the MFU figure.
-DATASHEET_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
-GPT2_MEDIUM = dict(n_layer=24, n_embd=1024, n_head=16)
-BART_LARGE = dict(d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16,
-                  decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096)
-
-
-@dataclass(frozen=True)
-class CheckSettings:
-    device: str = "cuda"
-    shape: dict = field(default_factory=lambda: dict(GPT2_MEDIUM))
-    vocab: int = 50257
-    min_tokens: int = 8
-    max_tokens: int = 32  # per source and per target
-    train_batches: tuple[int, ...] = (10, 64)  # the paper's E2E batch (Table 6); a GPU-sized one
-    # XSum on BART-large (85% of the paper grid's FLOPs): paper batch 14, prefix 100, MLP 800;
-    # articles cut at 512 tokens, summaries 20-60
-    bart_shape: dict = field(default_factory=lambda: dict(BART_LARGE))
-    bart_vocab: int = 50265
-    xsum_batch: int = 14
-    xsum_source_tokens: int = 512
-    xsum_target_tokens: tuple[int, int] = (20, 60)
-    xsum_prefix_length: int = 100
-    xsum_mid_dim: int = 800
-    warmup_steps: int = 3
-    timed_steps: int = 20
-    prefix_length: int = 10
-    mid_dim: int = 512
-    packed_runs: int = 8
-    decode_sources: int = 32
-    one_at_a_time_sources: int = 8
-    peft_sources: int = 4
-    num_beams: int = 5
-    max_new_tokens: int = 100
-    matmul_size: int = 8192
-
-    @classmethod
-    def smoke(cls) -> "CheckSettings":
-        """Toy sizes on the CPU: the same code paths in seconds."""
-        return cls(device="cpu", shape=dict(n_layer=2, n_embd=64, n_head=4), vocab=512, train_batches=(2, 4),
-                   bart_shape=dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                                   decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128),
-                   bart_vocab=512, xsum_batch=2, xsum_source_tokens=24, xsum_target_tokens=(4, 8),
-                   xsum_prefix_length=3, xsum_mid_dim=16,
-                   warmup_steps=1, timed_steps=2, prefix_length=3, mid_dim=16, packed_runs=2, decode_sources=4,
-                   one_at_a_time_sources=4, peft_sources=2, max_new_tokens=6, matmul_size=256)
-
-
-# --- clocks ----------------------------------------------------------------------------------
-class Timer:
-    """Elapsed seconds of the work queued inside `with`: CUDA events on a GPU (no host clock
-    around asynchronous kernels), the host clock on the CPU."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.seconds = device, 0.0
-
-    def __enter__(self) -> "Timer":
-        if self.device.type == "cuda":
-            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            self.start.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            self.end.record()
-            self.end.synchronize()
-            self.seconds = self.start.elapsed_time(self.end) / 1000
-        else:
-            self.seconds = time.perf_counter() - self.t0
-
-
-def matmul_ceiling(s: CheckSettings, device: torch.device) -> dict:
-    """Median FLOP/s of large square matmuls (bf16 on a GPU, fp32 on the CPU), random data."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    n = s.matmul_size
-    pairs = [(torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype))
-             for _ in range(2)]  # two input sets, alternated
-    for a, b in pairs * 2:
-        torch.mm(a, b)
-    rates = []
-    for i in range(10):
-        a, b = pairs[i % 2]
-        with Timer(device) as t:
-            torch.mm(a, b)
-        rates.append(2 * n**3 / t.seconds)
-    return {"dtype": str(dtype).removeprefix("torch."), "n": n, "flops_per_s": statistics.median(rates)}
-
-
-def count_flops(fn) -> int:
-    """FLOPs (matmuls and attention, as torch counts them) of one call, on an untimed run."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from .measure import _count_cpu_attention
-
-    _count_cpu_attention()
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-# --- inputs ----------------------------------------------------------------------------------
-def synthetic_pairs(s: CheckSettings, n: int, seed: int):
-    """E2E-sized pairs of random tokens: source + EOS + target + EOS, loss on the target."""
-    from ..models.formatting import IGNORE, Encoded
-
-    g = torch.Generator().manual_seed(seed)
-    eos = s.vocab - 1
-    out = []
-    for _ in range(n):
-        src_len, tgt_len = torch.randint(s.min_tokens, s.max_tokens + 1, (2,), generator=g).tolist()
-        src = torch.randint(0, eos, (src_len,), generator=g).tolist()
-        tgt = torch.randint(0, eos, (tgt_len,), generator=g).tolist()
-        out.append(Encoded(src + [eos] + tgt + [eos], [IGNORE] * (src_len + 1) + tgt + [eos]))
-    return out
-
-
-def synthetic_prompts(s: CheckSettings, n: int, seed: int) -> list[list[int]]:
-    """The sources of `synthetic_pairs` as decoding prompts (source + EOS separator)."""
-    from ..models.formatting import IGNORE
-
-    return [e.input_ids[: e.labels.count(IGNORE)] for e in synthetic_pairs(s, n, seed)]
-
-
-def build_lm(s: CheckSettings, device: torch.device, dtype: torch.dtype = torch.float32):
-    """GPT-2 of the check's shape with random weights, created directly on the device."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    eos = s.vocab - 1
-    config = GPT2Config(vocab_size=s.vocab, n_positions=1024, bos_token_id=eos, eos_token_id=eos,
-                        pad_token_id=eos, **s.shape)
-    torch.manual_seed(0)
-    with torch.device(device):
-        lm = GPT2LMHeadModel(config)
-    return lm.to(device=device, dtype=dtype)
-
-
-def reset_peak(device: torch.device) -> None:
-    gc.collect()  # the previous contender's model and optimizer state
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def peak_mb(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
 
 # --- training --------------------------------------------------------------------------------
 TRAIN_CONTENDERS = {
@@ -372,112 +233,6 @@ def check_packing(s: CheckSettings, device: torch.device, separate_step_ms: floa
     r.update(runs=k, rows_per_run=batch_size, peak_mb=peak_mb(device), separate_steps_ms=k * separate_step_ms,
              speedup_vs_separate=k * separate_step_ms / r["step_ms"])
     return r
-
-
-# --- decoding --------------------------------------------------------------------------------
-def check_decoding(s: CheckSettings, device: torch.device) -> dict:
-    from peft import PrefixTuningConfig, get_peft_model
-
-    from .. import precision
-    from ..config import GenerateOptions
-    from ..generate import decode_prompts
-    from ..methods import build_method
-    from ..models.speedups import fuse_gelu
-
-    eos = pad = s.vocab - 1
-    lm = build_lm(s, device).eval()
-    fuse_gelu(lm)  # as `generate` loads a run
-    torch.manual_seed(1)
-    method = build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).eval()
-    prompts = synthetic_prompts(s, s.decode_sources, seed=7)
-    ours = GenerateOptions(num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, batch_size=len(prompts))
-    hf = replace(ours, beam_search="hf")
-    single = replace(hf, batch_size=1)
-
-    def decode(opts: GenerateOptions, ps: list[list[int]]) -> tuple[float, list[list[int]]]:
-        with Timer(device) as t:
-            out = decode_prompts(method, ps, opts, pad, eos, None, device)
-        return len(ps) / t.seconds, out
-
-    # Identity on every source in fp32 first (the search itself, free of bf16 rounding) ...
-    _, fp32_ours = decode(replace(ours, precision="fp32"), prompts)
-    _, fp32_single = decode(replace(single, precision="fp32"), prompts)
-    same = [a == b for a, b in zip(fp32_ours, fp32_single)]
-
-    # ... then every decoder timed in the pipeline's decoding precision, as `generate` loads a run.
-    precision.apply(method, device, ours.precision, ours.tf32)
-    for opts in (ours, hf, single):  # warm-up: CUDA context, kernels, allocator, for every decoder
-        decode(replace(opts, max_new_tokens=4), prompts[:2])
-    rate_ours, tokens_ours = decode(ours, prompts)
-    rate_hf, _ = decode(hf, prompts)
-    one = prompts[: s.one_at_a_time_sources]
-    rate_single, tokens_single = decode(single, one)
-
-    # PEFT wraps the LM (prompt learning leaves the LM's own modules as they are).
-    peft_model = get_peft_model(lm, PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=s.prefix_length,
-                                                       prefix_projection=True, encoder_hidden_size=s.mid_dim)).eval()
-    few = sorted(prompts[: s.peft_sources], key=len)
-    width = max(map(len, few))
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in few], device=device)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in few], device=device)
-    def peft_generate(n_new: int):
-        with torch.no_grad(), precision.autocast(device):
-            peft_model.generate(input_ids=ids, attention_mask=mask, use_cache=False, num_beams=s.num_beams,
-                                max_new_tokens=n_new, do_sample=False, early_stopping=False,
-                                pad_token_id=pad, eos_token_id=eos)
-
-    peft_generate(2)
-    with Timer(device) as t:
-        peft_generate(s.max_new_tokens)
-    rate_peft = len(few) / t.seconds
-    return {
-        "sources": len(prompts), "num_beams": s.num_beams, "max_new_tokens": s.max_new_tokens,
-        "ours_batched_sources_per_s": rate_ours, "hf_batched_sources_per_s": rate_hf,
-        "one_at_a_time_sources_per_s": rate_single, "peft_nocache_sources_per_s": rate_peft,
-        "one_at_a_time_sources": len(one), "peft_sources": len(few),
-        "speedup_vs_one_at_a_time": rate_ours / rate_single, "speedup_vs_hf_batched": rate_ours / rate_hf,
-        "speedup_vs_peft_nocache": rate_ours / rate_peft,
-        "fp32_identical_sources": sum(same),
-        "fp32_first_mismatch": next((i for i, x in enumerate(same) if not x), None),
-        "bf16_agreeing_sources": sum(a == b for a, b in zip(tokens_ours, tokens_single)),
-        "mean_new_tokens": statistics.mean(len(x) for x in tokens_ours),
-    }
-
-
-# --- the pipeline's own stages on the device ------------------------------------------------
-def check_pipeline(s: CheckSettings, work: Path) -> dict:
-    """`train_run` and `generate_split` end to end on the device (a tiny GPT-2 on the bundled E2E
-    sample, prefix-tuning and fine-tuning): the code path every GPU job takes runs there."""
-    import json
-
-    from ..config import GenerateOptions, RunSpec, TrainOptions
-    from ..data import prepare_dataset
-    from ..generate import generate_split
-    from ..models.tiny import build_tiny
-    from ..train import train_run
-    from .inputs import DEMO_DATA
-
-    data, model = work / "data", work / "model"
-    prepare_dataset("e2e", data, source_dir=DEMO_DATA)
-    rows = [json.loads(line) for line in (data / "train.jsonl").open(encoding="utf-8")]
-    build_tiny("tiny-gpt2", [t for r in rows for t in (r["source"], r["target"])], model)
-    out = {}
-    for method, options in (("prefix", {"length": 5}), ("finetune", {})):
-        spec = RunSpec(run_id=f"gpu-check-{method}", experiment="gpu-check", dataset="e2e", model="tiny-gpt2",
-                       model_path=str(model), method=method, method_options=options,
-                       train=TrainOptions(device=s.device, max_steps=30, batch_size=5, lr=1e-3, log_every=10),
-                       generate=GenerateOptions(max_new_tokens=20))
-        run_dir = work / spec.run_id
-        t0 = time.perf_counter()
-        record = train_run(spec, data, run_dir)
-        train_s = time.perf_counter() - t0
-        decoded = generate_split(run_dir, data / "test.eval.jsonl", run_dir / "test.txt", spec.generate)
-        out[method] = {"device": record["device"], "steps": record["training"]["steps"],
-                       "final_loss": record["training"]["final_loss"], "dev_loss": record["training"]["dev_loss"],
-                       "train_seconds": train_s, "units_decoded": decoded["units"],
-                       "empty_outputs": decoded["empty_outputs"], "decode_seconds": decoded["seconds"],
-                       "first_output": (run_dir / "test.txt").read_text(encoding="utf-8").splitlines()[0]}
-    return out
 
 
 # --- the whole check -------------------------------------------------------------------------
