@@ -9,12 +9,19 @@ extra inputs `generate` needs, and what gets saved.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch import nn
 
 from ..errors import PrefixBenchError
+
+
+def save_hf_model(lm: nn.Module, tokenizer, out_dir: Path) -> None:
+    """`lm` and its tokenizer as a plain Hugging Face model directory (safetensors weights)."""
+    lm.save_pretrained(str(out_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(out_dir))
 
 
 class Method(nn.Module):
@@ -98,6 +105,16 @@ class Method(nn.Module):
         with torch.no_grad():
             for n, p in own.items():
                 p.copy_(state[n])
+
+    # --- export to other libraries (`prefix-bench export`) ---------------------------------------
+    #: formats `export` writes: "peft" (a PEFT adapter for the base model), "hf" (a plain model dir)
+    exports: tuple[str, ...] = ()
+
+    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
+        """Write the trained run to `out_dir` in format `to` (one of `exports`)."""
+        raise PrefixBenchError(f"method {self.name!r} has no {to!r} export (it has: "
+                               f"{', '.join(self.exports) or 'none'}); prefix and lora export to peft, "
+                               "finetune and finetune_top2 to hf")
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters now, parameters stored after training, and the LM's size."""

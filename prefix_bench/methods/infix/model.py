@@ -46,6 +46,7 @@ from .config import InfixConfig
 
 class InfixTuning(PrefixTuning):
     name = "infix"
+    exports = ()  # no PEFT method computes these K/V
     per_source_state = True
 
     def __init__(self, lm: nn.Module, config: InfixConfig) -> None:

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
+from pathlib import Path
 
+from safetensors.torch import save_file
 from torch import nn
 
 from ..base import Method
@@ -33,9 +36,24 @@ class LoraTuning(Method):
             r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=targets,
             fan_in_fan_out=lm.config.model_type == "gpt2",  # GPT-2 stores Conv1D weights transposed
         )
+        self._peft_config = peft_config  # written with the adapter by `export`
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             inject_adapter_in_model(peft_config, lm)
         for n, p in lm.named_parameters():
             p.requires_grad_("lora_" in n)
 
+    exports = ("peft",)
+
+    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
+        """A PEFT LoRA adapter: `PeftModel.from_pretrained(base, out_dir)` gives this run's model.
+        PEFT's file names a tensor without the adapter's name ("default"), under "base_model.model."."""
+        if to not in self.exports:
+            return super().export(out_dir, to, base_model, tokenizer)
+        state = {"base_model.model." + n.removeprefix("lm.").replace(".default.", "."): t.detach().cpu().contiguous()
+                 for n, t in self.trainable_state_dict().items()}
+        config = copy.copy(self._peft_config)
+        config.task_type, config.base_model_name_or_path = "CAUSAL_LM", base_model or None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config.save_pretrained(str(out_dir))
+        save_file(state, str(out_dir / "adapter_model.safetensors"))

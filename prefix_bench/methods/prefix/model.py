@@ -16,6 +16,7 @@ them (`visible_from`).
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterator
 
 import torch
@@ -184,6 +185,15 @@ class PrefixTuning(Method):
             yield
 
     # --- what is stored ----------------------------------------------------------------------
+    exports = ("peft",)
+
+    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
+        if to not in self.exports:
+            return super().export(out_dir, to, base_model, tokenizer)
+        from .export import export_peft
+
+        export_peft(self, out_dir, base_model)
+
     def eject(self) -> None:
         """Drop the reparametrization: only the table [L, n_layer*2*kv_dim] remains trainable/stored."""
         self._require_prefix().eject()

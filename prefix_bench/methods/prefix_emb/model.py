@@ -49,6 +49,7 @@ class VirtualEmbeddings(nn.Module):
 
 class PrefixEmbedding(PrefixTuning):
     name = "prefix_emb"
+    exports = ()  # no PEFT method computes these K/V
 
     def _build_prefix(self, length: int) -> None:
         mid = self.config.mid_dim if self.config.parametrize == "mlp" else None
