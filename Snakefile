@@ -35,6 +35,13 @@ rule all:
         summary_targets(),
 
 
+# The hub models the config needs, fetched at their pinned revisions (a local rule: run it on a
+# machine with internet, e.g. the cluster's login node, before submitting the grid).
+rule download_models:
+    input:
+        [f"results/models/{name}/config.json" for name in HUB_MODELS],
+
+
 # One target per paper table/figure, e.g. `snakemake table2`; each builds only what the selected
 # experiments (config `select:`) need, and shows the rest of the table as missing ("—").
 rule paper:

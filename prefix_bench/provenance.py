@@ -44,9 +44,21 @@ def git_state(repo: Path | None = None) -> dict:
         return {"commit": None, "dirty": None}
 
 
+def package_code() -> str:
+    """sha256 of the package's own source (every prefix_bench/**/*.py, path and bytes): what the
+    report compares to tell whether two runs ran the same code, whatever the repository around it
+    (a commit to the README or a config changes no number)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def code_version() -> dict:
-    """The code that made an output: git state and the package version (for predictions and scores)."""
-    return {**git_state(), "prefix_bench": package_versions()["prefix-bench"]}
+    """The code that made an output: git state, the package's own code and its version (for
+    predictions and scores)."""
+    return {**git_state(), "package_code": package_code(), "prefix_bench": package_versions()["prefix-bench"]}
 
 
 def package_versions() -> dict:
@@ -75,4 +87,5 @@ def hardware() -> dict:
 
 def environment() -> dict:
     """Code, packages and hardware in one dict."""
-    return {"git": git_state(), "versions": package_versions(), "hardware": hardware()}
+    return {"git": git_state(), "package_code": package_code(), "versions": package_versions(),
+            "hardware": hardware()}

@@ -29,6 +29,8 @@ def test_data_efficiency_points_use_manifest_fractions_and_paper_points(tmp_path
     assert bleu == pytest.approx({("prefix", 40.0): 54.0, ("prefix", 80.0): 58.0,
                                   ("finetune", 40.0): 44.0, ("finetune", 80.0): 48.0})
     assert (out / "figure6_data_efficiency.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "figure6_data_efficiency.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in (out / "figure6_data_efficiency.svg").read_bytes()[:500]
     cells = json.loads((out / "figure6_data_efficiency.cells.json").read_text())
     assert {p["value"] for p in cells["paper_points"]} == {70.3, 68.8, 72.1, 71.1}  # Table 2 at 100%
     rows = (out / "figure6_data_efficiency.csv").read_text().splitlines()

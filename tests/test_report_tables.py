@@ -113,7 +113,12 @@ def test_written_table_files_show_dashes_and_trace_cells(table2_runs):
     large = next(line for line in md.splitlines() if line.startswith("| GPT-2 large Prefix | BLEU"))
     assert "| — | — | 70.3 |" in large and " 0.0 " not in large
     assert "|  | NIST | 8.00 ± 0.00 | 2 | 8.82 | 8.81 | -0.82 |" in md  # label shown once per row
-    assert (out / "table2_e2e.tex").read_text().count(r"\\") > 30
+    # the paper's layout: rows = methods, columns = metrics, "ours (paper)"; in LaTeX with booktabs
+    assert "| Method | BLEU | NIST | METEOR | ROUGE_L | CIDEr |" in md
+    assert "| GPT-2 medium Prefix 0.1% | 71.0† (70.3) | 8.00 (8.82) |" in md
+    tex = (out / "table2_e2e.tex").read_text()
+    assert r"\toprule" in tex and r"GPT-2 medium Prefix 0.1\% & 71.0$^\dagger$ (70.3) & 8.00 (8.82)" in tex
+    assert tex.count(r" \\") == 2 + 7  # group title, header, one line per method
     csv_text = (out / "table2_e2e.csv").read_text()
     assert csv_text.splitlines()[0].startswith("group,row,label,metric,mean,sd,n,paper_acl")
     cells = json.loads((out / "table2_e2e.cells.json").read_text())["cells"]
@@ -123,20 +128,37 @@ def test_written_table_files_show_dashes_and_trace_cells(table2_runs):
     assert all(c["mean"] is None for c in cells if c["row"].startswith("l_"))
 
 
-def test_mixed_code_versions_are_refused_unless_allowed(table2_runs):
+def test_mixed_package_code_warns_by_default_and_is_refused_when_strict(table2_runs):
+    """The check compares the package's own code, not the repository commit: a run made at another
+    commit with the same package code is no mix."""
     make_run(table2_runs, "table2_e2e", "tiny-gpt2-adapter-s1", method="adapter", paper_method="Adapter-3%",
              scores={"BLEU": 0.5}, commit="def456")
     runs = load_runs(table2_runs / "runs", table2_runs / "data")
-    with pytest.raises(PrefixBenchError, match="different code versions"):
-        check_consistency(runs, allow_mixed=False)
-    assert "different code versions" in check_consistency(runs, allow_mixed=True)[0]
+    for run in runs:
+        run.record["environment"]["package_code"] = "a" * 64
+    assert check_consistency(runs) == []  # two commits, one package code
+    runs[-1].record["environment"]["package_code"] = "b" * 64
+    warning = check_consistency(runs)[0]
+    assert "different package code" in warning and "report.strict" in warning
+    with pytest.raises(PrefixBenchError, match="different package code"):
+        check_consistency(runs, strict=True)
 
 
-def test_stale_predictions_are_refused(table2_runs):
+def test_stale_predictions_are_flagged_and_refused_when_strict(table2_runs):
     info = table2_runs / "runs" / "table2_e2e" / "tiny-gpt2-finetune-s1" / "predictions" / "test.json"
     info.write_text(json.dumps({"config_hash": "old"}))
+    runs = load_runs(table2_runs / "runs", table2_runs / "data")
+    assert "regenerate it" in check_consistency(runs)[0]
     with pytest.raises(PrefixBenchError, match="regenerate it"):
-        check_consistency(load_runs(table2_runs / "runs", table2_runs / "data"), allow_mixed=False)
+        check_consistency(runs, strict=True)
+
+
+def test_the_package_code_hash_follows_the_package_source(tmp_path, monkeypatch):
+    from prefix_bench import provenance
+
+    first = provenance.package_code()
+    assert first == provenance.package_code() and len(first) == 64
+    assert provenance.environment()["package_code"] == first == provenance.code_version()["package_code"]
 
 
 def test_unscored_runs_are_absent_not_zero(tmp_path):

@@ -231,7 +231,20 @@ def test_dry_run_paper_config_slurm_profile():
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = _jobs(result.stdout)
     assert all("gpu=1" in r and "runtime=720" in r for r in jobs["train_run"])
-    assert all("slurm_partition=" in r for rule in jobs for r in jobs[rule] if rule != "all")
+    assert all("slurm_partition=" in r for rule in jobs for r in jobs[rule] if rule not in ("all", "download_model"))
+
+
+def test_download_models_fetches_every_hub_model_at_its_pinned_revision():
+    """`snakemake download_models` (a local rule, for a machine with internet) fetches the paper's
+    three hub models at the config's commits; the training jobs then read those directories."""
+    import yaml
+
+    result = snakemake("-n", "-p", "download_models", "--cores", "1", "--configfile", "config/config.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(_jobs(result.stdout)["download_model"]) == 3
+    models = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+    for name, entry in models.items():
+        assert f"--repo {entry['path']} --revision {entry['revision']} --out results/models/{name}" in result.stdout
 
 
 # --- config documentation ------------------------------------------------------------------------

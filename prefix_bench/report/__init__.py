@@ -24,8 +24,9 @@ from .specs import FigureSpec, active_specs, load_spec
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="results/runs", help="directory holding run directories")
     p.add_argument("--data-dir", default="results/data", help="prepared datasets (manifests, references)")
-    p.add_argument("--allow-mixed", action="store_true",
-                   help="tabulate runs from different code versions or with stale predictions (flagged)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse runs from different package code or with stale predictions (default: "
+                   "tabulate them with a warning); the config's report.strict")
     p.add_argument("--expected-runs", help="JSON {\"runs\": [\"experiment/run\", ...]}: read only these runs "
                    "(the workflow passes the runs its config defines); others are listed as ignored")
 
@@ -33,7 +34,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_all_runs(args: argparse.Namespace) -> int:
     from .runs import make_report, render_markdown
 
-    rows = make_report(Path(args.runs_dir), Path(args.out_dir), args.allow_mixed, Path(args.data_dir),
+    rows = make_report(Path(args.runs_dir), Path(args.out_dir), args.strict, Path(args.data_dir),
                        read_expected_runs(args.expected_runs))
     print(render_markdown(rows))
     return 0
@@ -43,7 +44,7 @@ def run_table_or_figure(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     expected = read_expected_runs(args.expected_runs)
     runs = load_runs(Path(args.runs_dir), Path(args.data_dir), set(spec.experiments), expected=expected)
-    warnings = check_consistency(runs, args.allow_mixed)
+    warnings = check_consistency(runs, args.strict)
     warnings += ignored_note(stray_runs(Path(args.runs_dir), expected, set(spec.experiments)))
     if isinstance(spec, FigureSpec):
         from .figures import write_figure

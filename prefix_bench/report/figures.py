@@ -9,7 +9,7 @@ x comes from the run's own files: the dataset manifest (`subset.size`, `subset.f
 run spec (`method_options.length`), never from directory names. Where the experiment sweeps
 max-steps only to pick the best (paper low-data protocol), each (dataset, seed, method) keeps the
 run with the lowest dev loss. Paper numbers (table cells the paper also reports as numbers) are
-drawn as hollow diamonds in their series' colour. Writes `<name>.png`, `<name>.csv` (the plotted points) and
+drawn as hollow diamonds in their series' colour. Writes `<name>.png` (also `.svg` and `.pdf`), `<name>.csv` (the plotted points) and
 `<name>.cells.json` (point -> runs).
 """
 
@@ -146,9 +146,14 @@ def draw(spec: FigureSpec, panels: list[tuple[Panel, list[dict], list[dict]]], p
             ax.legend(fontsize=8)
     fig.suptitle(spec.title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    for suffix in FORMATS:  # PNG to look at; SVG and PDF (vector) for papers and slides
+        with atomic_path(path.with_suffix(f".{suffix}")) as tmp:
+            fig.savefig(tmp, dpi=110, format=suffix)
     plt.close(fig)
+
+
+#: the formats every figure is written in
+FORMATS = ("png", "svg", "pdf")
 
 
 def write_figure(spec: FigureSpec, runs: list[RunRecord], out_dir: Path, warnings: list[str]) -> list[dict]:

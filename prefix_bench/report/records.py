@@ -1,8 +1,8 @@
 """Read what the runs wrote: `run.json`, `scores/<split>.json`, predictions, dataset manifests.
 
 Every setting the report uses comes from these files (STYLE.md 10), never from directory names.
-`check_consistency` refuses to tabulate runs made by different code versions, or predictions
-generated under a different config than the run's (pass --allow-mixed to tabulate them flagged).
+`check_consistency` flags tables that mix runs of different package code or hold predictions
+generated under a different config than the run's (`--strict`, config `report.strict`: refuse them).
 """
 
 from __future__ import annotations
@@ -208,24 +208,33 @@ def ignored_note(strays: list[str]) -> list[str]:
             f"define: {shown}"]
 
 
-def check_consistency(runs: list[RunRecord], allow_mixed: bool) -> list[str]:
-    """Refuse (or, with allow_mixed, warn about) tables mixing code versions or stale outputs."""
+def _code_of(run: RunRecord) -> str:
+    """The package code a run ran (its sha256), or its git state for records written before the
+    package hash was recorded."""
+    env = run.record["environment"]
+    if env.get("package_code"):
+        return env["package_code"][:12]
+    git = env["git"]
+    return f"git {git['commit'][:10] if git.get('commit') else 'unknown'}{' (dirty)' if git.get('dirty') else ''}"
+
+
+def check_consistency(runs: list[RunRecord], strict: bool = False) -> list[str]:
+    """Warnings for tables mixing package code versions or with stale predictions; with `strict`
+    (config `report.strict: true`, `--strict`) the first one is an error instead."""
     problems = []
-    commits: dict[tuple, list[str]] = {}
+    codes: dict[str, list[str]] = {}
     for run in runs:
-        git = run.record["environment"]["git"]
-        commits.setdefault((git["commit"], git["dirty"]), []).append(run.directory.name)
+        codes.setdefault(_code_of(run), []).append(run.directory.name)
         for info_path in sorted((run.directory / "predictions").glob("*.json")):
             info = read_json(info_path)
             if info.get("config_hash") != run.record["config_hash"]:
                 problems.append(f"{info_path} was generated with config {info.get('config_hash')}, "
                                 f"but the run is now {run.record['config_hash']}: regenerate it")
-    if len(commits) > 1:
-        described = "; ".join(f"{c[:10] if c else 'no git'}{' (dirty)' if d else ''}: {', '.join(sorted(v)[:3])}"
-                              for (c, d), v in sorted(commits.items(), key=lambda kv: str(kv[0])))
-        problems.append(f"runs come from different code versions ({described}); rerun them with one "
-                        "version or pass --allow-mixed")
-    if problems and not allow_mixed:
+    if len(codes) > 1:
+        described = "; ".join(f"{code}: {', '.join(sorted(set(names))[:3])}" for code, names in sorted(codes.items()))
+        problems.append(f"runs come from different package code ({described}); rerun them with one version "
+                        "(set report.strict: true to refuse such tables)")
+    if problems and strict:
         raise PrefixBenchError(problems[0])
     return problems
 

@@ -29,12 +29,12 @@ def _paper_dataset(run) -> tuple[str, dict[str, float]]:
     return (task.paper_dataset, task.paper_scale) if task else (name, {})
 
 
-def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, allow_mixed: bool = False,
+def collect_rows(runs_dir: Path, data_dir: Path, paper: dict, strict: bool = False,
                  expected: ExpectedRuns | None = None) -> list[dict]:
     """One row per (run, split, metric) over every scored run directory (only those in `expected`,
     the runs the config defines, when given)."""
     runs = load_runs(runs_dir, data_dir, expected=expected)
-    warnings = check_consistency(runs, allow_mixed)
+    warnings = check_consistency(runs, strict)
     rows = []
     for run in runs:
         spec, link = run.spec, run.spec.get("paper") or {}
@@ -111,11 +111,11 @@ def _csv_cell(value) -> str:
     return f'"{text}"' if "," in text else text
 
 
-def make_report(runs_dir: Path, out_dir: Path, allow_mixed: bool = False,
+def make_report(runs_dir: Path, out_dir: Path, strict: bool = False,
                 data_dir: Path = Path("results/data"), expected: ExpectedRuns | None = None) -> list[dict]:
     if not Path(runs_dir).is_dir():
         raise PrefixBenchError(f"{runs_dir}: no runs directory; train and score some runs first")
-    rows = collect_rows(Path(runs_dir), Path(data_dir), load_paper_results(), allow_mixed, expected)
+    rows = collect_rows(Path(runs_dir), Path(data_dir), load_paper_results(), strict, expected)
     write_text(Path(out_dir) / "runs.csv", render_csv(rows))
     markdown = render_markdown(rows)
     if expected is not None:

@@ -16,6 +16,7 @@ from prefix_bench.experiments import (
     derive_args,
     derived_parent,
     expand_runs,
+    hub_models,
     reported_elsewhere,
     source_args,
 )
@@ -54,6 +55,10 @@ RUNS = {(run.experiment, run.name): run for run in expand_runs(config)}
 EXPERIMENTS = sorted({experiment for experiment, _ in RUNS})
 RUN_NAMES = sorted({name for _, name in RUNS})
 DATASET_KINDS = dataset_kinds(config)
+HUB_MODELS = hub_models(config)  # fetched once by the local rule download_model
+BUILT_MODELS = sorted(
+    n for n, m in config.get("models", {}).items() if m.get("builtin")
+)
 
 # Paper tables and figures of the selected experiments (tables.smk, figures.smk).
 PAPER_SPECS = active_specs(EXPERIMENTS)
@@ -96,7 +101,7 @@ def run_generate_json(wildcards):
 def train_inputs(wildcards):
     run = get_run(wildcards)
     inputs = {"train": f"results/data/{run.spec.dataset}/train.jsonl"}
-    if config["models"][run.spec.model].get("builtin"):
+    if run.spec.model in HUB_MODELS or config["models"][run.spec.model].get("builtin"):
         inputs["model"] = f"results/models/{run.spec.model}/config.json"
     return inputs
 
@@ -174,7 +179,7 @@ def paper_targets(target=None):
         else:
             out += [
                 f"results/report/figures/{name}.{ext}"
-                for ext in ("png", "csv", "cells.json")
+                for ext in ("png", "svg", "pdf", "csv", "cells.json")
             ]
     return out
 

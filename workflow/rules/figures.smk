@@ -1,4 +1,4 @@
-# Stage 6c: the paper's figures, regenerated as PNG (one rule run per declared figure spec,
+# Stage 6c: the paper's figures, regenerated as PNG, SVG and PDF (one rule run per declared figure spec,
 # prefix_bench/resources/tables/<figure>.yaml). Uses PAPER_SPECS / spec_scored_outputs from
 # common.smk.
 
@@ -14,6 +14,8 @@ rule render_figure:
             category="Figures",
             labels={"figure": "{spec}"},
         ),
+        svg="results/report/figures/{spec}.svg",
+        pdf="results/report/figures/{spec}.pdf",
         csv="results/report/figures/{spec}.csv",
         cells="results/report/figures/{spec}.cells.json",
     log:
@@ -28,8 +30,8 @@ rule render_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
+        strict="--strict" if REPORT_OPTIONS.get("strict") else "",
     shell:
         "python -m prefix_bench.cli report-figure --spec {wildcards.spec} --runs-dir results/runs "
         "--expected-runs {input.expected} "
-        "--data-dir results/data --out-dir results/report/figures {params.mixed} > {log} 2>&1"
+        "--data-dir results/data --out-dir results/report/figures {params.strict} > {log} 2>&1"

@@ -39,7 +39,7 @@ rule report_table:
         mem_mb=2000,
         runtime=10,
     params:
-        mixed="--allow-mixed" if config.get("report", {}).get("allow_mixed") else "",
+        strict="--strict" if config.get("report", {}).get("strict") else "",
     shell:
         "python -m prefix_bench.cli report --runs-dir results/runs --expected-runs {input.expected} "
-        "--out-dir results/report {params.mixed} > {log} 2>&1"
+        "--out-dir results/report {params.strict} > {log} 2>&1"

@@ -38,13 +38,13 @@ rule render_table:
         mem_mb=2000,
         runtime=20,
     params:
-        mixed="--allow-mixed" if REPORT_OPTIONS.get("allow_mixed") else "",
+        strict="--strict" if REPORT_OPTIONS.get("strict") else "",
         resamples=REPORT_OPTIONS.get("bootstrap_resamples", 1000),
     shell:
         "python -m prefix_bench.cli report-table --spec {wildcards.spec} --runs-dir results/runs "
         "--expected-runs {input.expected} "
         "--data-dir results/data --out-dir results/report/tables "
-        "--bootstrap-resamples {params.resamples} {params.mixed} > {log} 2>&1"
+        "--bootstrap-resamples {params.resamples} {params.strict} > {log} 2>&1"
 
 
 rule summarize_experiment:
