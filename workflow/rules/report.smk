@@ -27,7 +27,11 @@ rule report_table:
         scores=scored_outputs(),
         expected="results/report/expected_runs.json",
     output:
-        markdown="results/report/runs.md",
+        markdown=report(
+            "results/report/runs.md",
+            caption="../report/runs.rst",
+            category="Results",
+        ),
         csv="results/report/runs.csv",
     log:
         "results/logs/report_table.log",
