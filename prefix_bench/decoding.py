@@ -13,7 +13,10 @@ heuristic, stop at `max_new_tokens`) but:
 - keeps the KV cache in buffers allocated once for the whole search (`InPlaceLayer`): a new
   token is written in place (HF's DynamicLayer concatenates, copying the whole cache every step),
   and the beam reorder moves only the generated slots (a prompt's K/V are the same for all of its
-  beams), and is skipped when the surviving beams are already in place.
+  beams), and is skipped when the surviving beams are already in place;
+- holds a prefix-tuned run's prefix in the first cache slots, written once (`prefix_kv`), instead of
+  having the attention concatenate it in front of the whole cache in every layer at every step
+  (CPU, GPT-2 small shape, L=10, beam 5, 40 tokens, 16 sources: 12% less decoding time).
 
 The tokens equal HF `generate`'s with the same settings (tests/test_perf_decoding.py, with padding,
 bad words, length penalty). Methods plug in exactly as for `generate`: run inside
@@ -55,17 +58,25 @@ def build_processors(prompt_width: int, eos_token_id: int, bad_words_ids: list[l
 class InPlaceLayer(DynamicLayer):
     """One layer's K/V in a buffer [rows, kv_heads, capacity, head_dim] allocated at the prefill.
 
-    `keys`/`values` are views of the filled part, so transformers sees a normal dynamic layer."""
+    `keys`/`values` are views of the filled part, so transformers sees a normal dynamic layer.
+    A `prefix` ([1, kv_heads, L, head_dim] K and V) is written once into the first L slots and
+    counts as already cached: attention reads it from the cache like any earlier token, instead
+    of having it concatenated in front of the whole cache in every layer at every step."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, prefix: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
-        self.capacity, self.length = capacity, 0
+        self.prefix = prefix
+        self.capacity, self.length = capacity, 0 if prefix is None else prefix[0].shape[2]
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
             self.kbuf = key_states.new_empty((*key_states.shape[:2], self.capacity, key_states.shape[3]))
             self.vbuf = value_states.new_empty((*value_states.shape[:2], self.capacity, value_states.shape[3]))
+            if self.prefix is not None:  # in the dtype the model computes keys in (bf16 under autocast)
+                self.kbuf[:, :, : self.length] = self.prefix[0]
+                self.vbuf[:, :, : self.length] = self.prefix[1]
+                self.prefix = None
         q = key_states.shape[-2]
         self.kbuf[:, :, self.length : self.length + q] = key_states
         self.vbuf[:, :, self.length : self.length + q] = value_states
@@ -111,10 +122,18 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
                 length_penalty: float = 1.0, bad_words_ids: list[list[int]] | None = None,
                 min_new_tokens: int = 0, no_repeat_ngram_size: int = 0,
                 position_ids: torch.Tensor | None = None, drop_finished: bool = True,
-                inplace_cache: bool = True) -> list[list[int]]:
+                inplace_cache: bool = True,
+                prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[list[int]]:
     """Beam-search B left-padded prompts [B, W]; return each item's best continuation (token ids,
-    ending with EOS when the hypothesis finished with one), as HF `generate` would pick it."""
+    ending with EOS when the hypothesis finished with one), as HF `generate` would pick it.
+
+    `prefix_kv` (per layer, K and V [1, kv_heads, L, head_dim]): a prefix written once into the
+    first L cache slots, seen by every query (the caller suspends the attention route's own
+    prefix, `methods.attention.suspended`); `position_ids` carry the prefix offset as usual."""
+    if prefix_kv is not None and not inplace_cache:
+        raise ValueError("prefix_kv needs the in-place cache")
     batch, width = input_ids.shape
+    prefix_len = 0 if prefix_kv is None else prefix_kv[0][0].shape[2]
     k, device = num_beams, input_ids.device
     max_length = width + max_new_tokens
     procs = build_processors(width, eos_token_id, bad_words_ids, min_new_tokens, no_repeat_ngram_size)
@@ -123,9 +142,12 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
     # Prefill: each prompt once, logits of the last position only.
     if inplace_cache:
         n_layer = lm.config.get_text_config().num_hidden_layers
-        cache = Cache(layers=[InPlaceLayer(max_length) for _ in range(n_layer)])
+        prefixes = prefix_kv or [None] * n_layer
+        cache = Cache(layers=[InPlaceLayer(prefix_len + max_length, p) for p in prefixes])
     else:
         cache = DynamicCache()
+    if prefix_len:  # the cached prefix slots are visible to every row
+        attention_mask = torch.cat([attention_mask.new_ones(batch, prefix_len), attention_mask], dim=-1)
     out = lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, cache=cache,
              use_cache=True, logits_to_keep=1)
     logits = out.logits[:, -1, :].float().repeat_interleave(k, dim=0)  # [B*K, V]
@@ -219,7 +241,7 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
         elif shrink or not beams_in_place:
             if inplace_cache:
                 for layer in cache.layers:
-                    layer.reorder_from(beam_idx, width)  # generated slots only
+                    layer.reorder_from(beam_idx, prefix_len + width)  # generated slots only
             else:
                 cache.reorder_cache(beam_idx)  # index_select; when shrinking it also drops finished rows
 

@@ -131,8 +131,9 @@ def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptio
                                        f"search does not take ({', '.join(sorted(set(extra) - {'position_ids'}))}); "
                                        "set generate.beam_search: hf")
             if own:
-                new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"),
-                                  drop_finished=not method.per_source_state, **search)
+                with method.prefix_in_cache() as prefix_kv:  # written once, not concatenated per step
+                    new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"),
+                                      drop_finished=not method.per_source_state, prefix_kv=prefix_kv, **search)
             else:
                 out = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                          early_stopping=False, **extra, **search)

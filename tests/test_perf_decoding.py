@@ -61,11 +61,11 @@ def _cut(ids: list[int], eos: int) -> list[int]:
     return ids[: ids.index(eos) + 1] if eos in ids else ids
 
 
-@pytest.mark.parametrize("method_name", ["prefix", "finetune"])
+@pytest.mark.parametrize("method_name", ["prefix", "prefix_emb", "finetune"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_own_beam_search_equals_hf_generate_and_one_at_a_time(tok, method_name, seed):
     lm = _lm(tok, seed)
-    options = {"length": 3, "mid_dim": 16} if method_name == "prefix" else {}
+    options = {"prefix": {"length": 3, "mid_dim": 16}, "prefix_emb": {"length": 2}}.get(method_name, {})
     method = build_method(method_name, lm, options).eval()
     eos, bad = tok.eos_token_id, newline_token_ids(tok)
     assert bad  # the newline ban is exercised
@@ -84,6 +84,10 @@ def test_own_beam_search_equals_hf_generate_and_one_at_a_time(tok, method_name, 
                                position_ids=pos, drop_finished=False, **kw)
             plain = beam_search(lm, ids, mask, eos_token_id=eos, pad_token_id=tok.pad_token_id,
                                 position_ids=pos, inplace_cache=False, **kw)
+            with method.prefix_in_cache() as prefix_kv:  # the prefix written once into the cache
+                assert (prefix_kv is None) == (method_name == "finetune")
+                cached = beam_search(lm, ids, mask, eos_token_id=eos, pad_token_id=tok.pad_token_id,
+                                     position_ids=pos, prefix_kv=prefix_kv, **kw)
             single = []
             for s in SOURCES:
                 i1, m1 = _batch(tok, [s])
@@ -91,7 +95,7 @@ def test_own_beam_search_equals_hf_generate_and_one_at_a_time(tok, method_name, 
                                       position_ids=method.generation_kwargs(m1).get("position_ids"), **kw)
         for r in range(len(SOURCES)):
             want = _cut(hf[r, ids.shape[1]:].tolist(), eos)
-            assert ours[r] == want == kept[r] == plain[r] == single[r], (num_beams, lp, r)
+            assert ours[r] == want == kept[r] == plain[r] == single[r] == cached[r], (num_beams, lp, r)
             lengths.add((len(want), want[-1] == eos))
     assert any(ended for _, ended in lengths) and any(not ended for _, ended in lengths)
 

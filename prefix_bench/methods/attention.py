@@ -137,6 +137,17 @@ def active_prefixes(
             _ACTIVE.pop(module, None)
 
 
+@contextlib.contextmanager
+def suspended(modules: list[nn.Module]) -> Iterator[None]:
+    """Hide these modules' prefixes from the attention for a while (a decoder that holds the prefix
+    in its KV cache instead, `decoding.beam_search(prefix_kv=...)`), then restore them."""
+    held = {m: _ACTIVE.pop(m) for m in modules if m in _ACTIVE}
+    try:
+        yield
+    finally:
+        _ACTIVE.update(held)
+
+
 def replace_active(kv_by_module: dict[nn.Module, tuple[torch.Tensor, ...]]) -> None:
     """Swap the prefix entries of modules already inside `active_prefixes` (e.g. a new batch's
     visibility during generation); the enclosing context still removes them on exit."""

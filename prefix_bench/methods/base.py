@@ -80,6 +80,13 @@ class Method(nn.Module):
         """Context in which `self.lm.generate` sees this method's state (e.g. a cached prefix)."""
         yield
 
+    @contextlib.contextmanager
+    def prefix_in_cache(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]] | None]:
+        """Inside `generating()`: the per-layer prefix K/V a decoder may write once into its KV cache
+        ([1, kv_heads, L, head_dim] each), with the attention route's own copy suspended meanwhile;
+        None for methods without one prefix shared by every query."""
+        yield None
+
     # --- what is trained and stored --------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Exactly the parameters that train (this is what a run saves; never the frozen LM)."""

@@ -146,6 +146,10 @@ class InfixTuning(PrefixTuning):
         finally:
             self._generation_delta = None
 
+    @contextlib.contextmanager
+    def prefix_in_cache(self) -> Iterator[None]:
+        yield None  # per source row and hidden from the source: not one shared prefix
+
     # --- what is stored ---------------------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:
         counts = super().parameter_counts()

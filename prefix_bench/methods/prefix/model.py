@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ...errors import PrefixBenchError
-from ..attention import active_prefixes, use_prefix_attention
+from ..attention import active_prefixes, suspended, use_prefix_attention
 from ..base import Method
 from .config import DEFAULT_LENGTH, PrefixConfig
 from .init import fit_prefix, init_word_ids, lm_kv
@@ -109,6 +109,7 @@ class PrefixTuning(Method):
         self._attention = self_attention_modules(lm)
         self.prefix: nn.Module | None = None
         self.prefix_length = 0
+        self._generation_kv: torch.Tensor | None = None  # the ejected prefix while generating()
         if config.init == "random" or config.length is not None:
             self._build_prefix(config.length or DEFAULT_LENGTH)
         # else: init words without an explicit length: L is their token count, known only once
@@ -180,9 +181,20 @@ class PrefixTuning(Method):
     def generating(self) -> Iterator[None]:
         # Eject once: the prefix is a constant at inference, no MLP per decoding step.
         with torch.no_grad():
-            kv = self.compute_kv().detach()
-        with active_prefixes(self._kv_by_module(kv)):
-            yield
+            self._generation_kv = self.compute_kv().detach()
+        try:
+            with active_prefixes(self._kv_by_module(self._generation_kv)):
+                yield
+        finally:
+            self._generation_kv = None
+
+    @contextlib.contextmanager
+    def prefix_in_cache(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]] | None]:
+        kv = self._generation_kv
+        if kv is None:
+            raise RuntimeError("prefix_in_cache() needs generating()")
+        with suspended(self._attention):
+            yield [(kv[i, 0].unsqueeze(0), kv[i, 1].unsqueeze(0)) for i in range(kv.shape[0])]
 
     # --- what is stored ----------------------------------------------------------------------
     exports = ("peft",)
