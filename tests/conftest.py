@@ -58,3 +58,19 @@ def tiny_lm(tiny_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_host_slurm():
+    """Snakemake subprocesses see no SLURM controller unless a test starts its own.
+
+    Snakemake's SLURM executor plugin runs `scontrol show config` whenever Snakemake starts; with
+    SLURM installed but no controller reachable that call stalls ~9 s (its own timeout is 10 s)
+    before failing, on every local `snakemake` call. An empty SLURM_CONF makes it fail at once,
+    as it would without SLURM. tests/test_slurm.py passes its own cluster's SLURM_CONF."""
+    if "SLURM_CONF" in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", os.devnull)
+        yield

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 
 STEPS = 12
+METHODS = ("prefix", "finetune")
+KILLS = (4, 8, 11)  # checkpoints every 3 steps: the reruns resume from 3, then 6, the last from 9
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +44,39 @@ def train(root: Path, method: str, out: Path, kill_after: int = 0, spec: str | N
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("method", ["prefix", "finetune"])
-def test_sigkill_then_resume_is_bit_identical(workspace, method):
+def kill_and_resume(root: Path, method: str) -> list[tuple[subprocess.CompletedProcess, bool]]:
+    """Train into one directory, SIGKILLed after each step of KILLS, then once to the end; per
+    attempt its result and whether it left a final output (trained.safetensors or run.json)."""
+    out = root / f"{method}-killed"
+    attempts = []
+    for kill_after in (*KILLS, 0):
+        result = train(root, method, out, kill_after=kill_after)
+        attempts.append((result, (out / "trained.safetensors").exists() or (out / "run.json").exists()))
+    return attempts
+
+
+@pytest.fixture(scope="module")
+def trained(workspace) -> dict:
+    """method -> (uninterrupted reference result, killed-then-resumed attempts). The four process
+    sequences are independent and single-threaded: they run two at a time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        chains = {m: pool.submit(kill_and_resume, workspace, m) for m in METHODS}
+        references = {m: pool.submit(train, workspace, m, workspace / f"{m}-uninterrupted") for m in METHODS}
+        return {m: (references[m].result(), chains[m].result()) for m in METHODS}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sigkill_then_resume_is_bit_identical(workspace, trained, method):
+    reference_result, attempts = trained[method]
+    assert reference_result.returncode == 0, reference_result.stderr[-2000:]
     reference = workspace / f"{method}-uninterrupted"
-    assert train(workspace, method, reference).returncode == 0
     ref_record = json.loads((reference / "run.json").read_text())
 
     out = workspace / f"{method}-killed"
-    for kill_after, expect_resume in ((4, None), (8, 3), (11, 6)):
-        result = train(workspace, method, out, kill_after=kill_after)
-        assert result.returncode == -9, result.stderr[-2000:]  # really SIGKILLed
-        assert not (out / "trained.safetensors").exists() and not (out / "run.json").exists()
-    result = train(workspace, method, out)
+    *killed, (result, _) = attempts
+    for killed_result, left_outputs in killed:
+        assert killed_result.returncode == -9, killed_result.stderr[-2000:]  # really SIGKILLed
+        assert not left_outputs  # a killed run never leaves what marks a run as finished
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((out / "run.json").read_text())
     assert record["training"]["resumed_from_step"] == 9  # the last checkpoint, not from scratch

@@ -37,6 +37,7 @@ from test_workflow_demo import (  # shared with the local demo run (same module,
     run_snakemake,
     score_metrics,
     workflow_env,
+    write_smoke_config,
 )
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -198,7 +199,7 @@ def test_demo_dag_through_slurm_matches_local_run(slurm_cluster, demo_local_run,
     result = run_snakemake(
         workdir,
         "--executor", "slurm", "--workflow-profile", "profiles/slurm",
-        "--configfile", "config/smoke.yaml",
+        "--configfile", write_smoke_config(workdir),  # the local run's test size
         "--jobs", "4",
         # no accounting database here: poll squeue (MinJobAge 600) and submit without -A
         "--slurm-status-command", "squeue",

@@ -1,5 +1,7 @@
 """The smoke DAG (config/smoke.yaml: the demo sample with the tiny random model) runs end to end with the CI profile, in a temporary
 copy of the workflow (never the repository's results/), and a second invocation has nothing to do.
+The tests run it at a smaller size (`write_smoke_config`: fewer steps, a smaller beam, shorter
+outputs): every stage still runs, and training still writes a checkpoint and crosses an epoch.
 
 The finished run is cached for the session: tests/test_slurm.py compares its SLURM run's metrics
 with this local run's (`demo_local_run`, `score_metrics`). Not marked `slow`: CI (which deselects
@@ -24,6 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "profiles"]
 DEMO_DATA = Path("prefix_bench") / "resources" / "demo"
 DEMO_TIMEOUT_S = 900
+# The test-size smoke run, written next to the workflow copy (outside config/, whose files other
+# tests enumerate). 40 steps (~31 per epoch) still cross an epoch boundary and a checkpoint;
+# decoding stays beam search; the shipped 200 steps, beam 5, 40 tokens only take longer.
+SMOKE = "smoke-test.yaml"
+SMOKE_SIZE = {"train": {"max_steps": 40, "checkpoint_every": 20, "log_every": 10},
+              "generate": {"num_beams": 2, "max_new_tokens": 12}}
 
 _LOCAL_RUN: dict[str, Path] = {}
 
@@ -66,6 +74,15 @@ def score_metrics(workdir: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def write_smoke_config(workdir: Path) -> str:
+    """config/smoke.yaml at test size (SMOKE_SIZE) as `workdir`/SMOKE; returns that relative path."""
+    config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    for section, values in SMOKE_SIZE.items():
+        config["defaults"][section].update(values)
+    (workdir / SMOKE).write_text(yaml.safe_dump(config, sort_keys=False))
+    return SMOKE
+
+
 def failure_report(result: subprocess.CompletedProcess) -> str:
     return f"exit {result.returncode}\n--- stdout (tail)\n{result.stdout[-6000:]}\n--- stderr (tail)\n{result.stderr[-6000:]}"
 
@@ -75,7 +92,7 @@ def demo_local_run(tmp_path_factory) -> Path:
     """The demo DAG run locally once per session (profiles/ci); returns its working directory."""
     if "dir" not in _LOCAL_RUN:
         workdir = copy_workflow(tmp_path_factory.mktemp("demo-local"))
-        result = run_snakemake(workdir, "--workflow-profile", "profiles/ci", "--configfile", "config/smoke.yaml")
+        result = run_snakemake(workdir, "--workflow-profile", "profiles/ci", "--configfile", write_smoke_config(workdir))
         assert result.returncode == 0, failure_report(result)
         _LOCAL_RUN["dir"] = workdir
     return _LOCAL_RUN["dir"]
@@ -88,7 +105,7 @@ def test_demo_dag_runs_locally(demo_local_run):
     assert set(metrics) == {"smoke/tiny-gpt2-finetune-s1/scores/test.json", "smoke/tiny-gpt2-prefix-s1/scores/test.json"}
     assert all(values for values in metrics.values()), metrics
     # every job left its log and benchmark where the rules say
-    for rule in ("prepare_data", "build_model", "train_run", "generate_outputs", "score_outputs", "report_table"):
+    for rule in ("prepare_data", "build_model", "train_run", "generate_outputs", "score_outputs", "all_runs_table"):
         assert list((demo_local_run / "results" / "logs" / rule).rglob("*.log")) or \
             (demo_local_run / "results" / "logs" / f"{rule}.log").is_file(), f"no log for {rule}"
         assert list((demo_local_run / "results" / "benchmarks").glob(f"{rule}*")), f"no benchmark for {rule}"
@@ -99,7 +116,7 @@ def test_demo_dag_runs_locally(demo_local_run):
 
 def test_demo_rerun_has_nothing_to_do(demo_local_run):
     result = run_snakemake(demo_local_run, "-n", "--workflow-profile", "profiles/ci", "--configfile",
-                           "config/smoke.yaml", timeout=300)
+                           SMOKE, timeout=300)
     assert result.returncode == 0, failure_report(result)
     assert "Nothing to be done" in result.stdout + result.stderr, failure_report(result)
 
@@ -111,7 +128,7 @@ def test_demo_rerun_from_training_gives_bit_identical_metrics(demo_local_run, tm
     files = [run / "trained.safetensors", run / "predictions" / "test.txt", run / "scores" / "test.json"]
     before = {path: path.read_bytes() for path in files}
     result = run_snakemake(demo_local_run, "--workflow-profile", "profiles/ci", "--configfile",
-                           "config/smoke.yaml", "--forcerun", str((run / "run.json").relative_to(demo_local_run)))
+                           SMOKE, "--forcerun", str((run / "run.json").relative_to(demo_local_run)))
     assert result.returncode == 0, failure_report(result)
     assert "train_run" in result.stdout + result.stderr, failure_report(result)  # it really retrained
     for path, content in before.items():
@@ -120,8 +137,8 @@ def test_demo_rerun_from_training_gives_bit_identical_metrics(demo_local_run, tm
 
 
 def _dry_run_jobs(workdir: Path, edit) -> str:
-    """Dry-run the smoke DAG under a copy of its config changed by `edit`; return the output."""
-    config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    """Dry-run the smoke DAG under a copy of its (test-size) config changed by `edit`; return the output."""
+    config = yaml.safe_load((workdir / SMOKE).read_text())
     edit(config)
     changed = workdir / "config" / "smoke-changed.yaml"
     changed.write_text(yaml.safe_dump(config))

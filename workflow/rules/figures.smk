@@ -3,7 +3,7 @@
 # common.smk.
 
 
-rule render_figure:
+rule paper_figure:
     input:
         scores=spec_scored_outputs,
         expected="results/report/expected_runs.json",
@@ -19,9 +19,9 @@ rule render_figure:
         csv="results/report/figures/{spec}.csv",
         cells="results/report/figures/{spec}.cells.json",
     log:
-        "results/logs/render_figure/{spec}.log",
+        "results/logs/paper_figure/{spec}.log",
     benchmark:
-        "results/benchmarks/render_figure/{spec}.tsv"
+        "results/benchmarks/paper_figure/{spec}.tsv"
     wildcard_constraints:
         spec="|".join(FIGURES) or "(?!x)x",
     conda:

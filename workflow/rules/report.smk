@@ -22,7 +22,7 @@ rule expected_runs:
         Path(log[0]).write_text(f"{summary}\n")
 
 
-rule report_table:
+rule all_runs_table:
     input:
         scores=scored_outputs(),
         expected="results/report/expected_runs.json",
@@ -34,9 +34,9 @@ rule report_table:
         ),
         csv="results/report/runs.csv",
     log:
-        "results/logs/report_table.log",
+        "results/logs/all_runs_table.log",
     benchmark:
-        "results/benchmarks/report_table.tsv"
+        "results/benchmarks/all_runs_table.tsv"
     conda:
         "../envs/data.yaml"
     resources:

@@ -7,7 +7,7 @@
 # PAPER_SPECS, TABLES, FIGURES and the target functions live in common.smk (--lint).
 
 
-rule render_table:
+rule paper_table:
     input:
         scores=spec_scored_outputs,
         expected="results/report/expected_runs.json",
@@ -27,9 +27,9 @@ rule render_table:
         ),
         cells="results/report/tables/{spec}.cells.json",
     log:
-        "results/logs/render_table/{spec}.log",
+        "results/logs/paper_table/{spec}.log",
     benchmark:
-        "results/benchmarks/render_table/{spec}.tsv"
+        "results/benchmarks/paper_table/{spec}.tsv"
     wildcard_constraints:
         spec="|".join(TABLES) or "(?!x)x",
     conda:
