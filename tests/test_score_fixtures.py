@@ -225,3 +225,22 @@ def test_evaluate_module_matches_cli(cli_results, task):
     for name, value in reference.items():
         if isinstance(value, float):
             assert result[name] == pytest.approx(value, abs=1e-9), name
+
+
+@needs_java
+@pytest.mark.parametrize("task", ["e2e", "webnlg"])
+def test_scoring_writes_progress_lines_in_a_job_log(task, monkeypatch, caplog):
+    """Under Snakemake a score job's log gets METEOR's segments done / rate / ETA (here every
+    segment: PREFIX_BENCH_PROGRESS_SECONDS=0), and the scores are unchanged."""
+    import logging
+
+    monkeypatch.setenv("PREFIX_BENCH_PROGRESS_SECONDS", "0")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    _, refs, hyps, options, want = CASES[task]
+    with caplog.at_level(logging.INFO, logger="prefix_bench.progress"):
+        result = score_task(task, DATA / refs, DATA / hyps, **options)
+    lines = [r.getMessage() for r in caplog.records if r.name == "prefix_bench.progress"]
+    n = len((DATA / hyps).read_text().splitlines())
+    assert lines and lines[-1].startswith(f"score: METEOR: {n}/{n} segments (100%)") and "ETA" in lines[-1]
+    for metric, value in want.items():
+        assert result[metric] == pytest.approx(value, abs=1e-6)

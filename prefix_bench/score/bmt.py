@@ -44,7 +44,7 @@ def bleu_meteor_ter(
     padded_meteor = [
         (refs + [""] * meteor_n_refs)[:meteor_n_refs] for refs in meteor_refs
     ]
-    stats = [meteor.stats(h, refs) for h, refs in zip(hyps, padded_meteor)]
+    stats = meteor.stats_all(hyps, padded_meteor)
     bleu = BLEU(tokenize="none", lowercase=bleu_lowercase, force=True)
     out = {}
     for name, idx in subsets.items():

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from ..errors import PrefixBenchError
+from ..progress import ProgressLog
 
 JAVA_MISSING = (
     "Java runtime not found: METEOR and the PTB tokenizer need it; install one, "
@@ -176,6 +177,16 @@ class Meteor:
         parts = ["SCORE", *(self._clean(r) for r in refs), self._clean(hyp)]
         with self._lock:
             return self._ask(" ||| ".join(parts))
+
+    def stats_all(self, hyps: list[str], refs: list[list[str]]) -> list[str]:
+        """`stats` of every segment, with progress lines in a job's log (segments done, rate, ETA):
+        METEOR is the longest part of scoring a large test set."""
+        progress = ProgressLog("score: METEOR", len(hyps), "segments")
+        out = []
+        for hyp, segment_refs in zip(hyps, refs):
+            out.append(self.stats(hyp, segment_refs))
+            progress.update(len(out))
+        return out
 
     def corpus_score(self, stats: list[str]) -> float:
         """Corpus METEOR from per-segment statistics (a subset gives that subset's score)."""

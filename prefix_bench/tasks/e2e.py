@@ -171,7 +171,7 @@ def score_e2e(
         pos += len(unit)
         res[i] = [tok_hyps[i]]
 
-    meteor_score = meteor.corpus_score([meteor.stats(res[i][0], gts[i]) for i in gts])
+    meteor_score = meteor.corpus_score(meteor.stats_all([res[i][0] for i in gts], [gts[i] for i in gts]))
     meteor_args = meteor.args[-3:]
 
     # pycocoevalcap's pure-Python scorers (no JVM); imported late to keep CLI start-up light.
