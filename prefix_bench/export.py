@@ -38,8 +38,6 @@ def export_run(run_dir: Path, to: str, out: Path) -> dict:
     if out.exists():
         raise PrefixBenchError(f"{out}: already exists; remove it or choose another --out")
     spec, method, tokenizer, _ = load_run(run_dir)
-    if to not in method.exports:
-        method.export(out, to, spec.model_path, tokenizer)  # raises, naming what exists
     info = {"run_dir": str(run_dir), "format": to, "method": spec.method, "base_model": spec.model_path,
             "config_hash": spec.config_hash(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
             "prompt": " {source} <|endoftext|>" if not getattr(method.lm.config, "is_encoder_decoder", False)

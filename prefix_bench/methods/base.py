@@ -118,10 +118,20 @@ class Method(nn.Module):
     exports: tuple[str, ...] = ()
 
     def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
-        """Write the trained run to `out_dir` in format `to` (one of `exports`)."""
-        raise PrefixBenchError(f"method {self.name!r} has no {to!r} export (it has: "
-                               f"{', '.join(self.exports) or 'none'}); prefix and lora export to peft, "
-                               "finetune and finetune_top2 to hf")
+        """Write the trained run to `out_dir` in format `to` (one of `exports`): "hf" saves the
+        wrapped LM as it is (methods that train the LM's own weights), "peft" is `export_peft`."""
+        if to not in self.exports:
+            raise PrefixBenchError(f"method {self.name!r} has no {to!r} export (it has: "
+                                   f"{', '.join(self.exports) or 'none'}); prefix and lora export to peft, "
+                                   "finetune and finetune_top2 to hf")
+        if to == "hf":
+            save_hf_model(self.lm, tokenizer, out_dir)
+        else:
+            self.export_peft(out_dir, base_model)
+
+    def export_peft(self, out_dir: Path, base_model: str) -> None:
+        """A PEFT adapter over `base_model` (methods with "peft" in `exports`)."""
+        raise NotImplementedError
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters now, parameters stored after training, and the LM's size."""

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import nn
 
-from ..base import Method, save_hf_model
+from ..base import Method
 from .config import FinetuneConfig
 
 
 class Finetune(Method):
     name = "finetune"
-    exports = ("hf",)
-
-    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
-        if to not in self.exports:
-            return super().export(out_dir, to, base_model, tokenizer)
-        save_hf_model(self.lm, tokenizer, out_dir)
+    exports = ("hf",)  # the LM's own weights trained: a plain Hugging Face model
 
     def __init__(self, lm: nn.Module, config: FinetuneConfig) -> None:
         super().__init__(lm, config)

@@ -6,24 +6,17 @@ With tied input/output embeddings (GPT-2) the head is the frozen token embedding
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import nn
 
 from ...errors import PrefixBenchError
-from ..base import Method, save_hf_model
+from ..base import Method
 from ..blocks import final_norm, transformer_blocks
 from .config import FinetuneTopConfig
 
 
 class FinetuneTop(Method):
     name = "finetune_top2"
-    exports = ("hf",)
-
-    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
-        if to not in self.exports:
-            return super().export(out_dir, to, base_model, tokenizer)
-        save_hf_model(self.lm, tokenizer, out_dir)
+    exports = ("hf",)  # the LM's own weights trained: a plain Hugging Face model
 
     def __init__(self, lm: nn.Module, config: FinetuneTopConfig) -> None:
         super().__init__(lm, config)

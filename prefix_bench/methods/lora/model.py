@@ -45,11 +45,9 @@ class LoraTuning(Method):
 
     exports = ("peft",)
 
-    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
+    def export_peft(self, out_dir: Path, base_model: str) -> None:
         """A PEFT LoRA adapter: `PeftModel.from_pretrained(base, out_dir)` gives this run's model.
         PEFT's file names a tensor without the adapter's name ("default"), under "base_model.model."."""
-        if to not in self.exports:
-            return super().export(out_dir, to, base_model, tokenizer)
         state = {"base_model.model." + n.removeprefix("lm.").replace(".default.", "."): t.detach().cpu().contiguous()
                  for n, t in self.trainable_state_dict().items()}
         config = copy.copy(self._peft_config)

@@ -199,9 +199,7 @@ class PrefixTuning(Method):
     # --- what is stored ----------------------------------------------------------------------
     exports = ("peft",)
 
-    def export(self, out_dir: Path, to: str, base_model: str, tokenizer) -> None:
-        if to not in self.exports:
-            return super().export(out_dir, to, base_model, tokenizer)
+    def export_peft(self, out_dir: Path, base_model: str) -> None:
         from .export import export_peft
 
         export_peft(self, out_dir, base_model)
