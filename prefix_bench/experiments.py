@@ -106,10 +106,6 @@ def model_path(config: dict, model: str) -> str:
 
 # --- datasets -------------------------------------------------------------------------------
 
-#: the axes of a `derive_grid:` entry; `name` formats each member's name from them
-GRID_AXES = ("subset_size", "fraction", "subset_seed")
-
-
 def _grid_members(grid_name: str, entry: dict) -> dict[str, dict]:
     """The derived datasets one `derive_grid:` entry stands for, in axis order (size, then seed)."""
     grid = entry["derive_grid"]
