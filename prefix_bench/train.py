@@ -140,11 +140,11 @@ class NonFiniteWatch:
                 f"good checkpoint kept in {self.ckpt_dir}; lower train.lr or check the data")
 
 
-def _resume(ckpt_dir: Path, config_hash: str, method: Method, optimizer: torch.optim.Optimizer,
-            scheduler, factor, run_id: str) -> dict:
+def _resume(s: Session) -> dict:
     """Restore a checkpoint of this same run (weights, optimizer, schedule, RNG); the state to
     continue from ({"step", "history", "tokens_seen", "resumed_from"}), fresh if there is none."""
     fresh = {"step": 0, "history": [], "tokens_seen": 0, "resumed_from": None}
+    ckpt_dir, config_hash = s.ckpt_dir, s.spec.config_hash()
     restored = checkpoint.load(ckpt_dir)
     if restored is None:
         return fresh
@@ -155,14 +155,15 @@ def _resume(ckpt_dir: Path, config_hash: str, method: Method, optimizer: torch.o
         log.warning("%s: checkpoint made with other settings (config %s, now %s); starting from scratch",
                     ckpt_dir, meta.get("config_hash"), config_hash)
         return fresh
-    method.load_trainable_state_dict(model_state, str(ckpt_dir))
-    optimizer.load_state_dict(optim_state)
+    s.method.load_trainable_state_dict(model_state, str(ckpt_dir))
+    s.optimizer.load_state_dict(optim_state)
     step = meta["step"]
-    for group in optimizer.param_groups:
+    factor = s.scheduler.lr_lambdas[0]  # the run's linear schedule
+    for group in s.optimizer.param_groups:
         group["lr"] = group["initial_lr"] * factor(step)
-    scheduler.last_epoch = step
+    s.scheduler.last_epoch = step
     checkpoint.restore_rng(meta["rng"])
-    log.info("resuming %s from step %d", run_id, step)
+    log.info("resuming %s from step %d", s.spec.run_id, step)
     return {"step": step, "history": meta["history"], "tokens_seen": meta["tokens_seen"], "resumed_from": step}
 
 
@@ -274,8 +275,7 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     train_path = data_dir / "train.jsonl"
     s = _start(spec, read_pairs(train_path), out_dir)
-    factor = linear_schedule(spec.train.warmup_steps, s.total_steps)
-    state = _resume(s.ckpt_dir, spec.config_hash(), s.method, s.optimizer, s.scheduler, factor, spec.run_id)
+    state = _resume(s)
     training = _train_steps(s, state, after_step)
     record = {
         "spec": spec.training_dict(),  # decoding settings belong to the predictions (generate stage)
