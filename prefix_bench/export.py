@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
-from .atomic import write_json
+from .atomic import atomic_dir, write_json
 from .errors import PrefixBenchError
 from .provenance import code_version, sha256_file
 
@@ -42,13 +40,9 @@ def export_run(run_dir: Path, to: str, out: Path) -> dict:
             "config_hash": spec.config_hash(), "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
             "prompt": " {source} <|endoftext|>" if not getattr(method.lm.config, "is_encoder_decoder", False)
             else "source as the encoder input", "code": code_version()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        staged = Path(tmp) / "export"
-        staged.mkdir()
+    with atomic_dir(out) as staged:
         method.export(staged, to, spec.model_path, tokenizer)
         write_json(staged / "export.json", info)
-        shutil.move(str(staged), str(out))  # a rename: the same file system
     return info
 
 

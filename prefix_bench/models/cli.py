@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
-from ..atomic import write_json
+from ..atomic import atomic_dir, write_json
 from ..errors import PrefixBenchError
 from .packaged import PACKAGED_MODELS, build_packaged
 from .tiny import BUILTIN_MODELS, build_tiny
@@ -45,19 +43,11 @@ def run(args: argparse.Namespace) -> int:
         raise PrefixBenchError(f"{args.name} trains its tokenizer on the data: give --train-jsonl")
     texts = read_tokenizer_texts(Path(args.train_jsonl)) if args.name in BUILTIN_MODELS else None
     out = Path(args.out)
-    # Build in a temporary sibling and rename: the directory is either complete or absent.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:  # the directory is either complete or absent
         if texts is None:
             write_json(tmp / "provenance.json", build_packaged(args.name, tmp))
         else:
             build_tiny(args.name, texts, tmp, seed=args.seed)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"built {args.name} in {out}")
     return 0
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 from pathlib import Path
 
-from ..atomic import write_json
+from ..atomic import atomic_dir, write_json
 from ..errors import PrefixBenchError
 
 #: weights as safetensors only, plus what configures the model and its tokenizer
-FILES = ["*.safetensors", "*.json", "*.txt", "*.model", "merges.txt", "vocab.*"]
+FILES = ["*.safetensors", "*.json", "*.txt", "*.model", "vocab.*"]
 
 
 def download_model(repo: str, revision: str | None, out: Path) -> dict:
@@ -28,9 +27,7 @@ def download_model(repo: str, revision: str | None, out: Path) -> dict:
     written whole or not at all; return its provenance."""
     from huggingface_hub import HfApi, snapshot_download
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         try:
             commit = HfApi().model_info(repo, revision=revision).sha
             snapshot_download(repo, revision=commit, local_dir=tmp, allow_patterns=FILES)
@@ -46,12 +43,7 @@ def download_model(repo: str, revision: str | None, out: Path) -> dict:
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # the hub client's bookkeeping
         info = {"hub_repo": repo, "revision_requested": revision, "revision": commit}
         write_json(tmp / "provenance.json", info)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-        return info
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return info
 
 
 def run(args: argparse.Namespace) -> int:
