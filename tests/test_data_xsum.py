@@ -84,3 +84,30 @@ def test_topic_split_of_a_copy_without_urls_is_one_line_error(tmp_path):
     with pytest.raises(PrefixBenchError, match=r"has no URL, but topic_split 'news_to_sports'"):
         prepare_dataset("xsum", tmp_path / "topics", source_dir=src, splits=["test"], topic_split="news_to_sports")
     assert not (tmp_path / "topics" / "manifest.json").exists()
+
+
+def test_hugging_face_saved_copy_prepares_the_plain_split(tmp_path):
+    """The `datasets` route: a DatasetDict saved with save_to_disk (what
+    `load_dataset("EdinburghNLP/xsum").save_to_disk(DIR)` writes) prepares like the other routes,
+    with its arrow files checksummed; the topic splits refuse it (no URLs)."""
+    datasets = pytest.importorskip("datasets")
+    rows = {"document": ["First article.\nSecond line.", "Another one."], "summary": ["One.", "Two."],
+            "id": ["101", "102"]}
+    split = datasets.Dataset.from_dict(rows)
+    datasets.DatasetDict({"train": split, "validation": split, "test": split}).save_to_disk(str(tmp_path / "hf"))
+    manifest = prepare_dataset("xsum", tmp_path / "out", source_dir=tmp_path / "hf")
+    assert manifest["counts"]["test"]["pairs"] == 2
+    assert any(name.endswith(".arrow") for name in manifest["source"]["files"])
+    test = read_jsonl(tmp_path / "out" / "test.jsonl")
+    assert [r["id"] for r in test] == ["xsum-test-101#0", "xsum-test-102#0"]
+    assert test[0]["source"] == "First article.\nSecond line." and test[0]["references"] == ["One."]
+    with pytest.raises(PrefixBenchError, match="has no URL"):
+        prepare_dataset("xsum", tmp_path / "topics", source_dir=tmp_path / "hf", topic_split="within_news")
+
+
+def test_hugging_face_copy_without_a_column_is_one_line_error(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    split = datasets.Dataset.from_dict({"document": ["a"], "id": ["1"]})
+    datasets.DatasetDict({"train": split, "validation": split, "test": split}).save_to_disk(str(tmp_path / "hf"))
+    with pytest.raises(PrefixBenchError, match=r"lacks column\(s\) \['summary'\]"):
+        prepare_dataset("xsum", tmp_path / "out", source_dir=tmp_path / "hf", splits=["test"])

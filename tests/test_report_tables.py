@@ -280,3 +280,21 @@ def test_a_run_shared_with_an_earlier_identical_run_enters_its_own_table(table2_
     dangling.write_text(json.dumps({"runs": [], "reported_elsewhere": {"a/b": {"trained_in": "c/d"}}}))
     with pytest.raises(PrefixBenchError, match="naming listed runs"):
         read_expected_runs(dangling)
+
+
+def test_dart_table_says_which_learned_metrics_are_not_computed(tmp_path):
+    """DART's learned metrics are never computed: the table says so in words (md and tex), and
+    their cells hold the paper's number only, never an estimate of ours."""
+    write_refs(tmp_path, "dart")
+    make_run(tmp_path, "table2_dart", "tiny-gpt2-prefix-s1", paper_method="Prefix-0.1%", dataset="dart",
+             scores={"BLEU": 46.0, "METEOR": 0.39, "TER": 0.46})
+    spec = load_spec("table2_dart")
+    out = tmp_path / "report"
+    write_table(spec, load_runs(tmp_path / "runs", tmp_path / "data"), out, [], resamples=50)
+    md = (out / "table2_dart.md").read_text()
+    assert "Not computed: MoverScore, BERTScore and BLEURT" in md
+    assert "% Not computed: MoverScore, BERTScore and BLEURT" in (out / "table2_dart.tex").read_text()
+    cells = json.loads((out / "table2_dart.cells.json").read_text())["cells"]
+    learned = [c for c in cells if c["metric"] in ("MoverScore", "BERTScore", "BLEURT")]
+    assert learned and all(c["mean"] is None for c in learned)
+    assert any(c["paper_acl"] is not None for c in learned)

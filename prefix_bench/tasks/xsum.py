@@ -8,7 +8,12 @@ Source:   the authors' release (EdinburghNLP/XSum): `XSUM-EMNLP18-Summary-Data-O
           extracted `bbc-summary-data/` folder, or per-split JSONL files
           (`train.jsonl`, `dev.jsonl`/`validation.jsonl`, `test.jsonl`; the shared 50-article
           sample `xsum_test_sample50.jsonl` counts as test) with `document`, `summary` and
-          `id`/`bbcid` (optional `url`).
+          `id`/`bbcid` (optional `url`), or a Hugging Face `datasets` copy saved with
+          `save_to_disk` (a folder with `dataset_dict.json`; splits train/validation/test with
+          `document`, `summary`, `id`): the route for sites that mirror the hub rather than
+          GitHub. It serves the plain split only: HF's conversion has no URLs, so the topic
+          splits refuse it; its split lists and text cleaning are those of the split file and
+          the boilerplate rule below, and the manifest records which route prepared the data.
 Licence:  research release of BBC articles by the XSum authors (Narayan, Cohen, Lapata, EMNLP 2018).
 Splits:   train 204,045; dev (validation) 11,332; test 11,334.
 Text:     as the common Hugging Face conversion: lines that are BBC share-widget boilerplate
@@ -53,12 +58,15 @@ from . import Task
 VERSION = 1
 
 SPLIT_FILE = "XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json"
+SPLIT_FILE_COMMIT = "7b1d1ed4128e23bd96fa967ab1858523d29dfa96"
 TARBALL = "XSUM-EMNLP18-Summary-Data-Original.tar.gz"
 _SPLIT_KEYS = {"train": "train", "dev": "validation", "test": "test"}
+HF_DATASET_DICT = "dataset_dict.json"  # what `datasets.DatasetDict.save_to_disk` writes
 _JSONL_NAMES = {"train": ("train.jsonl",), "dev": ("dev.jsonl", "validation.jsonl"),
                 "test": ("test.jsonl", "xsum_test_sample50.jsonl")}
 _FILES = [
-    SourceFile(SPLIT_FILE, ("https://raw.githubusercontent.com/EdinburghNLP/XSum/master/"
+    # pinned to a commit of the authors' repository, not a branch that could move
+    SourceFile(SPLIT_FILE, (f"https://raw.githubusercontent.com/EdinburghNLP/XSum/{SPLIT_FILE_COMMIT}/"
                             "XSum-Dataset/" + SPLIT_FILE,)),
     SourceFile(TARBALL, ("https://huggingface.co/datasets/EdinburghNLP/xsum/resolve/main/data/" + TARBALL,)),
 ]
@@ -128,6 +136,8 @@ class XSumAdapter(DatasetAdapter):
         return list(_FILES)
 
     def local_paths(self, split: str, source_dir: Path) -> list[Path]:
+        if (source_dir / HF_DATASET_DICT).is_file():  # the arrow files are what the checksums cover
+            return [source_dir / HF_DATASET_DICT, *sorted((source_dir / _SPLIT_KEYS[split]).glob("*.arrow"))]
         for name in _JSONL_NAMES[split]:
             if (source_dir / name).is_file():
                 return [source_dir / name]
@@ -141,6 +151,9 @@ class XSumAdapter(DatasetAdapter):
     def _records(self, split: str, source_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
         """(bbcid, fields) of the split, in split-file order (JSONL: file order)."""
         first = self.local_paths(split, source_dir)[0]
+        if first.name == HF_DATASET_DICT:
+            yield from _read_hf_dataset(source_dir, split)
+            return
         if first.suffix == ".jsonl":
             yield from _read_jsonl_source(first)
             return
@@ -190,6 +203,24 @@ def _read_jsonl_source(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             except (json.JSONDecodeError, KeyError, AttributeError) as err:
                 raise PrefixBenchError(f"{path}:{lineno}: not an XSum record with document and "
                                        f"summary ({err!r})") from None
+
+
+def _read_hf_dataset(source_dir: Path, split: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Rows of a Hugging Face XSum copy saved with `save_to_disk` (no URLs: plain split only)."""
+    import datasets  # only this route needs it
+
+    try:
+        rows = datasets.load_from_disk(str(source_dir))[_SPLIT_KEYS[split]]
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise PrefixBenchError(f"{source_dir}: not a saved Hugging Face XSum DatasetDict with a "
+                               f"{_SPLIT_KEYS[split]!r} split ({err}); save it with "
+                               "`load_dataset(...).save_to_disk(DIR)`") from None
+    missing = {"document", "summary", "id"} - set(rows.column_names)
+    if missing:
+        raise PrefixBenchError(f"{source_dir}: the {_SPLIT_KEYS[split]!r} split lacks column(s) "
+                               f"{sorted(missing)}; expected XSum's document, summary and id")
+    for row in rows:
+        yield str(row["id"]), {"document": row["document"], "summary": row["summary"], "url": ""}
 
 
 def _read_summaries(source_dir: Path, wanted: set[str]) -> Iterator[tuple[str, dict[str, str]]]:
