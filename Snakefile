@@ -23,16 +23,17 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 
 
-# `snakemake --report report.html` after a run: tables, figures and run summaries.
+# `snakemake --report report.html`: the tables, figures and run summaries made so far.
 report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
-        "results/report/runs.md",
-        "results/report/runs.csv",
-        paper_targets(),
-        summary_targets(),
+        made_so_far(
+            ["results/report/runs.md", "results/report/runs.csv"]
+            + paper_targets()
+            + summary_targets()
+        ),
 
 
 # The hub models the config needs, fetched at their pinned revisions (a local rule: run it on a
@@ -46,45 +47,44 @@ rule download_models:
 # experiments (config `select:`) need, and shows the rest of the table as missing ("—").
 rule paper:
     input:
-        paper_targets(),
-        summary_targets(),
+        made_so_far(paper_targets() + summary_targets(), note=False),
 
 
 rule table2:
     input:
-        paper_targets("table2"),
+        made_so_far(paper_targets("table2"), note=False),
 
 
 rule table3:
     input:
-        paper_targets("table3"),
+        made_so_far(paper_targets("table3"), note=False),
 
 
 rule table4:
     input:
-        paper_targets("table4"),
+        made_so_far(paper_targets("table4"), note=False),
 
 
 rule table5:
     input:
-        paper_targets("table5"),
+        made_so_far(paper_targets("table5"), note=False),
 
 
 rule figure3:
     input:
-        paper_targets("figure3"),
+        made_so_far(paper_targets("figure3"), note=False),
 
 
 rule figure4:
     input:
-        paper_targets("figure4"),
+        made_so_far(paper_targets("figure4"), note=False),
 
 
 rule figure5:
     input:
-        paper_targets("figure5"),
+        made_so_far(paper_targets("figure5"), note=False),
 
 
 rule figure6:
     input:
-        paper_targets("figure6"),
+        made_so_far(paper_targets("figure6"), note=False),

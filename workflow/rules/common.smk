@@ -21,6 +21,8 @@ from prefix_bench.experiments import (
     source_args,
 )
 from prefix_bench.config_schema import validate_config
+from prefix_bench.gpu_memory import estimate_gpu_mem_mb
+from prefix_bench.packing import plan_packs
 from prefix_bench.report.records import write_expected_runs
 from prefix_bench.report.specs import TableSpec, active_specs
 
@@ -52,6 +54,14 @@ shell.prefix(
 )
 
 RUNS = {(run.experiment, run.name): run for run in expand_runs(config)}
+RUN_BY_ID = {run.run_id: run for run in RUNS.values()}
+# Prefix-tuning runs trained together in one job each (config `packing.max_runs`; train.smk).
+PACKS = plan_packs(
+    {run.run_id: run.spec for run in RUNS.values() if run.trained_in is None},
+    config.get("packing", {}).get("max_runs", 1),
+)
+# Jobs per GPU for with-device (0: $PREFIX_BENCH_SLOTS_PER_GPU, else by estimated memory).
+SLOTS_PER_GPU = config.get("devices", {}).get("slots_per_gpu", 0)
 EXPERIMENTS = sorted({experiment for experiment, _ in RUNS})
 RUN_NAMES = sorted({name for _, name in RUNS})
 DATASET_KINDS = dataset_kinds(config)
@@ -99,11 +109,48 @@ def run_generate_json(wildcards):
 
 
 def train_inputs(wildcards):
-    run = get_run(wildcards)
+    return run_train_inputs(get_run(wildcards))
+
+
+def run_train_inputs(run):
+    """The prepared training pairs of a run and, for a hub or built-in model, its local copy."""
     inputs = {"train": f"results/data/{run.spec.dataset}/train.jsonl"}
     if run.spec.model in HUB_MODELS or config["models"][run.spec.model].get("builtin"):
         inputs["model"] = f"results/models/{run.spec.model}/config.json"
     return inputs
+
+
+def pack_inputs(pack):
+    """Every member's training pairs, and the model they share."""
+    files = (
+        f for run_id in pack.runs for f in run_train_inputs(RUN_BY_ID[run_id]).values()
+    )
+    return list(dict.fromkeys(files))
+
+
+def pack_outputs(pack):
+    """Each member's own outputs, exactly those of `train_run`: one output set per run."""
+    return [
+        f"results/runs/{run_id}/{name}"
+        for run_id in pack.runs
+        for name in ("trained.safetensors", "run.json")
+    ]
+
+
+def pack_members_json(pack):
+    """The members as `prefix-bench train-pack --members-json` takes them (spec, data, out dir);
+    a change to any member's training spec re-runs the pack (params trigger)."""
+    members = []
+    for run_id in pack.runs:
+        run = RUN_BY_ID[run_id]
+        members.append(
+            {
+                "spec": run.spec.training_dict(),
+                "data_dir": f"results/data/{run.spec.dataset}",
+                "out_dir": f"results/runs/{run_id}",
+            }
+        )
+    return json.dumps(members, sort_keys=True)
 
 
 def scored_outputs():
@@ -140,6 +187,18 @@ def run_gpus(wildcards):
     """GPUs a train/generate job asks the scheduler for: none when the run is pinned to the CPU
     (train.device: cpu, e.g. config/demo.yaml), so CPU runs never queue for a GPU."""
     return 0 if run_device(wildcards) == "cpu" else 1
+
+
+def run_gpu_mem_mb(wildcards):
+    """The job's estimated GPU memory (prefix_bench/gpu_memory.py; 0 = unknown): `with-device
+    --slots-per-device auto` seats as many such jobs on one GPU as fit."""
+    return estimate_gpu_mem_mb(get_run(wildcards).spec) or 0
+
+
+def pack_gpu_mem_mb(pack):
+    """A pack's estimated GPU memory: one LM, every member's trained part and activations."""
+    specs = [RUN_BY_ID[run_id].spec for run_id in pack.runs]
+    return estimate_gpu_mem_mb(specs[0], runs=len(specs)) or 0
 
 
 def build_model_inputs(wildcards):
@@ -186,3 +245,25 @@ def paper_targets(target=None):
 
 def summary_targets():
     return [f"results/report/summary/{e}.md" for e in EXPERIMENTS]
+
+
+# `snakemake --report` collects every report-flagged output of the target's DAG and stops at the
+# first one not made yet ("marked for report but does not exist"), so before the grid has run, or
+# halfway through it, the default target would have no report at all. Snakemake decides report
+# mode after reading the Snakefile, so the command line is read here: in report mode the default
+# target is what exists, and the log says what is left out.
+REPORTING = any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv)
+
+
+def made_so_far(targets, note=True):
+    """`targets`, or in report mode those of them that exist (the report holds what is done)."""
+    if not REPORTING:
+        return targets
+    present = [t for t in targets if Path(t).exists()]
+    if note and len(present) < len(targets):
+        print(
+            f"prefix_bench: the report holds the {len(present)} of {len(targets)} tables, figures "
+            "and summaries made so far; the rest appear once the runs behind them finish",
+            file=sys.stderr,
+        )
+    return present
