@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "build-model": "prefix_bench.models.cli",
     "download-model": "prefix_bench.models.hub",
     "train": "prefix_bench.train",
+    "train-pack": "prefix_bench.train_packed",
     "generate": "prefix_bench.generate",
     "score": "prefix_bench.score.cli",
     "export": "prefix_bench.export",
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "with-device": "prefix_bench.devices",  # GPU slot wrapper used by the train/generate rules
     "bench": "prefix_bench.bench",
     "gpu-check": "prefix_bench.bench.gpu_check",
+    "plan": "prefix_bench.plan.cli",
 }
 
 # The one-line summaries `prefix-bench --help` lists, without importing any stage (the same text
@@ -44,6 +46,7 @@ SUMMARIES: dict[str, str] = {
     "build-model": "build a built-in model: a tiny random one, or a pretrained one shipped in a wheel",
     "download-model": "fetch a hub model at a pinned revision into a local directory",
     "train": "train one run (prefix-tuning, fine-tuning, ...)",
+    "train-pack": "train several prefix-tuning runs in one job over one frozen LM",
     "generate": "decode an eval split with a trained run",
     "score": "compute the official metrics of one output file",
     "export": "write a trained run as a PEFT adapter or a plain HF model",
@@ -56,6 +59,7 @@ SUMMARIES: dict[str, str] = {
     "with-device": "run a command on its own GPU slot (CUDA_VISIBLE_DEVICES) or explicitly on the CPU",
     "bench": "measure training/decoding speed and memory (ours vs PEFT vs FT)",
     "gpu-check": "GPU figures: training MFU, packing, decoding speed and identity",
+    "plan": "estimate a config's cost: runs, tokens, FLOPs and GPU hours per experiment",
 }
 
 

@@ -87,16 +87,47 @@ def detect_devices(explicit: str | None = None, environ: dict | None = None) -> 
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
-def slots_per_device(explicit: int | None = None) -> int:
-    """How many jobs share one GPU: --slots-per-device, else $PREFIX_BENCH_SLOTS_PER_GPU, else 1."""
-    value = explicit if explicit is not None else os.environ.get(SLOTS_ENV, "1")
+#: most jobs one GPU takes under `--slots-per-device auto` (launch-bound small jobs gain little beyond)
+MAX_AUTO_SLOTS = 8
+
+
+def slots_per_device(explicit: str | int | None = None, job_mem_mb: int | None = None,
+                     devices: list[str] | None = None) -> int:
+    """How many jobs share one GPU: --slots-per-device, else $PREFIX_BENCH_SLOTS_PER_GPU, else
+    "auto": as many jobs of this size as fit in 90% of the smallest GPU's memory (`job_mem_mb`,
+    the rule's estimate; 0 = unknown), at most MAX_AUTO_SLOTS; 1 when either size is unknown."""
+    value = explicit if explicit not in (None, 0, "0") else os.environ.get(SLOTS_ENV, "auto")
+    if str(value) == "auto":
+        total = gpu_memory_mb(devices or [])
+        if not job_mem_mb or not total:
+            return 1
+        return max(1, min(MAX_AUTO_SLOTS, int(0.9 * total / job_mem_mb)))
     try:
         slots = int(value)
     except ValueError:
         slots = 0
     if slots < 1:
-        raise PrefixBenchError(f"slots per GPU must be a whole number >= 1, got {value!r} (${SLOTS_ENV})")
+        raise PrefixBenchError(f"slots per GPU must be 'auto' or a whole number >= 1, got {value!r} "
+                               f"(--slots-per-device, ${SLOTS_ENV} or devices.slots_per_gpu)")
     return slots
+
+
+def gpu_memory_mb(devices: list[str]) -> int | None:
+    """The smallest total memory (MB) of these GPUs, from nvidia-smi; None when it cannot tell."""
+    if not devices or shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    sizes = {}
+    for line in out.splitlines():
+        index, _, total = line.partition(",")
+        if total.strip().isdigit():
+            sizes[index.strip()] = int(total)
+    wanted = [sizes[d] for d in devices if d in sizes]
+    return min(wanted) if wanted else None
 
 
 def slot_lock_name(device: str, slot: int) -> str:
@@ -147,8 +178,9 @@ def acquire_slot(devices: list[str], lock_dir: Path, timeout: float | None = Non
         time.sleep(poll)
 
 
-def device_environment(device: str, devices_arg: str | None, lock_dir: Path,
-                       timeout: float | None = None, slots: int = 1) -> tuple[dict[str, str], int | None]:
+def device_environment(device: str, devices_arg: str | None, lock_dir: Path, timeout: float | None = None,
+                       slots: str | int | None = 1, job_mem_mb: int | None = None
+                       ) -> tuple[dict[str, str], int | None]:
     """The environment changes for one job and the lock fd to keep open (None: no lock)."""
     if device == "cpu":
         log.info("train.device is cpu: GPUs hidden (CUDA_VISIBLE_DEVICES='')")
@@ -167,8 +199,10 @@ def device_environment(device: str, devices_arg: str | None, lock_dir: Path,
         log.warning("train.device is auto and no GPU was found: running on the CPU "
                     "(set train.device: cpu to make this explicit)")
         return {"CUDA_VISIBLE_DEVICES": ""}, None
+    slots = slots_per_device(slots, job_mem_mb, devices)
     dev, fd = acquire_slot(devices, lock_dir, timeout, slots=slots)
-    log.info("device slot: GPU %s (%d job(s) per GPU; locks in %s)", dev, slots, lock_dir)
+    log.info("device slot: GPU %s (%d job(s) per GPU%s; locks in %s)", dev, slots,
+             f", this job ~{job_mem_mb} MB" if job_mem_mb else "", lock_dir)
     return {"CUDA_VISIBLE_DEVICES": dev, SLOT_ENV: dev}, fd
 
 
@@ -179,8 +213,8 @@ def run_with_device(args: argparse.Namespace) -> int:
     if not command:
         raise PrefixBenchError("with-device: no command given (usage: with-device --device auto -- CMD ...)")
     lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
-    changes, _fd = device_environment(args.device, args.devices, lock_dir, args.timeout,
-                                      slots_per_device(args.slots_per_device))
+    changes, _fd = device_environment(args.device, args.devices, lock_dir, args.timeout, args.slots_per_device,
+                                      args.job_mem_mb)
     os.environ.update(changes)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -206,8 +240,11 @@ def add_parser(subparsers) -> None:
                    help=f"GPU ids to hand out, e.g. 0,1 (default: ${DEVICES_ENV}, CUDA_VISIBLE_DEVICES, nvidia-smi)")
     p.add_argument("--lock-dir", default=None, help=f"slot lock directory (default: ${LOCK_DIR_ENV} or a tmp dir)")
     p.add_argument("--timeout", type=float, default=None, help="give up after waiting this many seconds (default: wait)")
-    p.add_argument("--slots-per-device", type=int, default=None,
-                   help=f"jobs that may share one GPU (default: ${SLOTS_ENV}, else 1)")
+    p.add_argument("--slots-per-device", default=None,
+                   help=f"jobs that may share one GPU, or 'auto' (default: ${SLOTS_ENV}, else auto: as many "
+                   "jobs of --job-mem-mb as fit in 90%% of the GPU's memory, at most 8); 0 = the default")
+    p.add_argument("--job-mem-mb", type=int, default=None,
+                   help="the job's estimated GPU memory (MB), for --slots-per-device auto")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(func=run_with_device)
 

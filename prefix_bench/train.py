@@ -200,30 +200,67 @@ class Session:
         return math.ceil(len(self.examples) / self.spec.train.batch_size)
 
 
-def _start(spec: RunSpec, train_rows: list[dict], out_dir: Path) -> Session:
-    """Model, method (initialised), data, optimizer and schedule of a run, before any step."""
+@dataclass
+class LoadedLM:
+    """The frozen LM a job loads once: one run's, or every run's of a pack (train_packed.py)."""
+
+    lm: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    kept_freed_memory: bool
+
+
+def load_shared_lm(spec: RunSpec) -> LoadedLM:
+    """Process settings (threads, allocator) and the LM of `spec`, on its device."""
     opts = spec.train
     if opts.threads:
         torch.set_num_threads(opts.threads)
     kept_freed_memory = opts.keep_freed_memory and keep_freed_memory()
     device = pick_device(opts.device)
-    torch.manual_seed(opts.seed)  # fixes the method's initialisation and dropout
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
-    method = build_method(spec.method, lm, spec.method_options).to(device)
+    return LoadedLM(lm, tokenizer, device, kept_freed_memory)
+
+
+def build_initialized(spec: RunSpec, loaded: LoadedLM) -> tuple[Method, dict]:
+    """The run's method over the loaded LM, initialised, with its initialisation record. The seed
+    is set right here, after the LM loaded, so a run starts from the same weights alone or packed."""
+    torch.manual_seed(spec.train.seed)  # fixes the method's initialisation and dropout
+    method = build_method(spec.method, loaded.lm, spec.method_options).to(loaded.device)
     # Real-word initialisation (paper section 7.4) fits the prefix to the frozen LM's K/V here;
     # a no-op for methods without one. Runs before the checkpoint restore overwrites weights.
-    init_info = method.initialize(tokenizer)
-    prepare_lm(lm, opts)
+    return method, method.initialize(loaded.tokenizer)
+
+
+def make_session(spec: RunSpec, method: Method, init_info: dict, loaded: LoadedLM, train_rows: list[dict],
+                 out_dir: Path) -> Session:
+    """Data, optimizer and schedule of a run whose method is built and whose LM is prepared."""
+    opts, device = spec.train, loaded.device
     params = [p for p in method.parameters() if p.requires_grad]
     precision_info = precision.apply(method, device, opts.precision, opts.tf32)
-    fmt = text_format(lm)
-    examples = encode_split(train_rows, tokenizer, spec, fmt, method)
+    fmt = text_format(loaded.lm)
+    examples = encode_split(train_rows, loaded.tokenizer, spec, fmt, method)
     total_steps = opts.max_steps or math.ceil(len(examples) / opts.batch_size) * opts.epochs
     optimizer = build_optimizer(params, opts)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(opts.warmup_steps, total_steps))
-    setup = {"initialization": init_info, "precision": precision_info, "kept_freed_memory": kept_freed_memory}
-    return Session(spec, method, tokenizer, fmt, examples, params, optimizer, scheduler, device,
+    setup = {"initialization": init_info, "precision": precision_info,
+             "kept_freed_memory": loaded.kept_freed_memory}
+    return Session(spec, method, loaded.tokenizer, fmt, examples, params, optimizer, scheduler, device,
                    out_dir / "checkpoint", total_steps, setup)
+
+
+def _start(spec: RunSpec, train_rows: list[dict], out_dir: Path) -> Session:
+    """Model, method (initialised), data, optimizer and schedule of a run, before any step."""
+    loaded = load_shared_lm(spec)
+    method, init_info = build_initialized(spec, loaded)
+    prepare_lm(loaded.lm, spec.train)
+    return make_session(spec, method, init_info, loaded, train_rows, out_dir)
+
+
+def save_checkpoint(s: Session, step: int, history: list[dict], tokens_seen: int) -> None:
+    """The run's resume state at `step` (weights, optimizer, schedule position, RNG, history)."""
+    checkpoint.save(s.ckpt_dir, s.method.trainable_state_dict(), s.optimizer,
+                    {"config_hash": s.spec.config_hash(), "step": step, "history": history,
+                     "tokens_seen": tokens_seen, "method": s.spec.method, "model": s.spec.model})
 
 
 def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | None) -> dict:
@@ -258,9 +295,7 @@ def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | No
                            tokens_per_s=f"{(tokens_seen - tokens0) / (time.perf_counter() - t0):.0f}")
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < s.total_steps:
             watch.check()  # never save weights that a non-finite loss has touched
-            checkpoint.save(s.ckpt_dir, s.method.trainable_state_dict(), s.optimizer,
-                            {"config_hash": s.spec.config_hash(), "step": step, "history": history,
-                             "tokens_seen": tokens_seen, "method": s.spec.method, "model": s.spec.model})
+            save_checkpoint(s, step, history, tokens_seen)
         if after_step is not None:
             after_step(step)
     progress.close()
@@ -273,10 +308,19 @@ def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | No
 def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
                after_step: Callable[[int], None] | None) -> dict:
     started, t0 = dt.datetime.now(dt.timezone.utc), time.perf_counter()
-    train_path = data_dir / "train.jsonl"
-    s = _start(spec, read_pairs(train_path), out_dir)
+    s = _start(spec, read_pairs(data_dir / "train.jsonl"), out_dir)
     state = _resume(s)
     training = _train_steps(s, state, after_step)
+    record = finish_run(s, training, data_dir, out_dir, dev, started, t0)
+    checkpoint.remove(s.ckpt_dir)  # the final outputs are complete: the resume state is spent
+    return record
+
+
+def finish_run(s: Session, training: dict, data_dir: Path, out_dir: Path, dev: bool, started: dt.datetime,
+               t0: float, extra: dict | None = None) -> dict:
+    """The run record (spec, parameters, training, provenance, dev loss, cost, plus `extra`) and the
+    outputs, each written whole or not at all; returns the record."""
+    spec = s.spec
     record = {
         "spec": spec.training_dict(),  # decoding settings belong to the predictions (generate stage)
         "config_hash": spec.config_hash(),
@@ -284,13 +328,14 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
         "initialization": s.setup["initialization"],
         "training": training,
         "model": model_provenance(spec.model_path),
-        "data": {"train_sha256": sha256_file(train_path)},
+        "data": {"train_sha256": sha256_file(data_dir / "train.jsonl")},
         "environment": environment(),
         "device": str(s.device),
         "precision": s.setup["precision"],
         # what ran, not only what was asked: an encoder-decoder's logits all align with labels,
         # so it always uses the whole head (train.target_only_head applies to decoder-only LMs)
         "lm_head": "target positions" if spec.train.target_only_head and s.fmt.shift_labels else "every position",
+        **(extra or {}),
     }
     if dev:
         _add_dev_loss(record, data_dir / "dev.jsonl", s.method, s.fmt, s.tokenizer, spec, s.device)
@@ -302,7 +347,6 @@ def _train_run(spec: RunSpec, data_dir: Path, out_dir: Path, dev: bool,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     _write_outputs(out_dir, s.method, spec, record)
-    checkpoint.remove(s.ckpt_dir)  # the final outputs are complete: the resume state is spent
     return record
 
 

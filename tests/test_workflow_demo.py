@@ -177,3 +177,33 @@ def test_report_reads_only_the_runs_the_config_defines(demo_local_run, tmp_path)
     assert "| smoke/tiny-gpt2-prefix-s1 |" in table and "| smoke/tiny-gpt2-prefix-s9 |" not in table
     assert "Ignored: 1 run directory the config does not define (smoke/tiny-gpt2-prefix-s9)" in table
     assert "tiny-gpt2-prefix-s9" not in (out / "runs.csv").read_text()
+
+
+def test_packed_prefix_runs_train_in_one_job_and_flow_downstream(tmp_path):
+    """`packing.max_runs: 2`: the smoke config's two prefix seeds train in one `train-pack` job
+    (one rule per pack), fine-tuning alone; the prefix runs are then decoded like any run, and a
+    rerun has nothing to do."""
+    workdir = copy_workflow(tmp_path)
+    config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    config["defaults"]["train"].update(max_steps=8, checkpoint_every=4, log_every=2)
+    config["defaults"]["generate"].update(num_beams=2, max_new_tokens=8)
+    config["experiments"]["smoke"]["seeds"] = [1, 2]
+    config["packing"] = {"max_runs": 2}
+    (workdir / "packed.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    runs = workdir / "results" / "runs" / "smoke"
+    targets = [f"results/runs/smoke/tiny-gpt2-{v}-s{seed}/predictions/test.txt"
+               for v, seed in (("prefix", 1), ("prefix", 2), ("finetune", 1))]
+    result = run_snakemake(workdir, *targets, "--workflow-profile", "profiles/ci", "--configfile", "packed.yaml")
+    assert result.returncode == 0, failure_report(result)
+    jobs = result.stdout + result.stderr
+    assert "rule train_pack_" in jobs and "train-pack --members-json" in jobs and "rule train_run" in jobs
+    for seed in (1, 2):
+        record = json.loads((runs / f"tiny-gpt2-prefix-s{seed}" / "run.json").read_text())
+        assert record["packing"]["runs"] == ["smoke/tiny-gpt2-prefix-s1", "smoke/tiny-gpt2-prefix-s2"]
+        assert (runs / f"tiny-gpt2-prefix-s{seed}" / "predictions" / "test.txt").stat().st_size > 0
+    assert "packing" not in json.loads((runs / "tiny-gpt2-finetune-s1" / "run.json").read_text())
+    pack_logs = list((workdir / "results" / "logs" / "train_pack" / "smoke").glob("pack_*.log"))
+    assert len(pack_logs) == 1 and "train pack of 2" in pack_logs[0].read_text()
+    again = run_snakemake(workdir, *targets, "-n", "--workflow-profile", "profiles/ci", "--configfile", "packed.yaml",
+                          timeout=300)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, failure_report(again)

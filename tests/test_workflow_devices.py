@@ -217,3 +217,36 @@ def test_several_jobs_share_a_gpu_when_asked(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFIX_BENCH_SLOTS_PER_GPU", "zero")
     with pytest.raises(PrefixBenchError, match="PREFIX_BENCH_SLOTS_PER_GPU"):
         slots_per_device()
+
+
+def test_auto_slots_fit_jobs_by_memory(tmp_path, monkeypatch):
+    """`--slots-per-device auto` (the default): as many jobs of the rule's memory estimate as fit in
+    90% of the smallest GPU (a fake nvidia-smi reports 80 GB and 40 GB), at most 8; a job of
+    unknown size, or GPUs of unknown size, take a whole GPU. The estimate itself stays within the
+    H200 measurements' range (GPT-2 medium prefix 3.1 GB, fine-tuning 6.9 GB at batch 10)."""
+    from prefix_bench.config import parse_run_spec
+    from prefix_bench.devices import slots_per_device
+    from prefix_bench.gpu_memory import estimate_gpu_mem_mb
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nprintf '0, 81920\\n1, 40960\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("PREFIX_BENCH_SLOTS_PER_GPU", raising=False)
+    assert slots_per_device(None, 4000, ["0"]) == 8  # 73 GB / 4 GB, capped at 8
+    assert slots_per_device(None, 12000, ["0", "1"]) == 3  # the 40 GB GPU decides
+    assert slots_per_device("auto", None, ["0"]) == 1 and slots_per_device(None, 4000, ["7"]) == 1
+    assert slots_per_device("2", 4000, ["0"]) == 2  # an explicit count wins
+
+    def spec(method: str, precision: str):
+        return parse_run_spec({"run_id": "a/b", "experiment": "a", "dataset": "e2e", "model": "gpt2-medium",
+                               "model_path": "gpt2-medium", "method": method,
+                               "train": {"batch_size": 10, "precision": precision}})
+
+    prefix, finetune = estimate_gpu_mem_mb(spec("prefix", "fp32")), estimate_gpu_mem_mb(spec("finetune", "fp32"))
+    assert 3109 <= prefix <= 2 * 3109 and 6949 <= finetune <= 2 * 6949
+    assert estimate_gpu_mem_mb(spec("prefix", "bf16")) < prefix
+    assert estimate_gpu_mem_mb(parse_run_spec({**spec("prefix", "fp32").to_dict(), "model": "mine",
+                                               "model_path": "/models/mine"})) is None

@@ -83,7 +83,8 @@ def test_every_rule_is_deployable():
         assert "mem_mb=" in body and "runtime=" in body, f"rule {name}: resources need mem_mb and runtime"
         if name in GPU_RULES:
             assert "gpu=" in body, f"rule {name} must request its GPU"
-            assert "python -m prefix_bench.cli with-device --device {params.device} --" in body, \
+            assert ("python -m prefix_bench.cli with-device --device {params.device} \"\n"
+                    '        "--job-mem-mb {resources.gpu_mem_mb} --slots-per-device {resources.gpu_slots} -- "') in body, \
                 f"rule {name} must take its GPU through the device-slot helper"
         if re.search(r"^\s+retries:", body, re.M):
             assert "attempt" in body, f"rule {name} retries without scaling resources by attempt"

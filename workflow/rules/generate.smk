@@ -20,13 +20,16 @@ rule generate_outputs:
     threads: run_threads
     resources:
         gpu=run_gpus,
+        gpu_mem_mb=run_gpu_mem_mb,
+        gpu_slots=SLOTS_PER_GPU,
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
         device=run_device,
         generate=run_generate_json,
     shell:
-        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} -- "
+        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} "
+        "--job-mem-mb {resources.gpu_mem_mb} --slots-per-device {resources.gpu_slots} -- "
         "python -m prefix_bench.cli generate --generate-json {params.generate:q} "
         "--run-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "--eval-jsonl {input.units} --out {output.predictions} > {log} 2>&1"

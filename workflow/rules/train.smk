@@ -20,6 +20,8 @@ rule train_run:
     threads: run_threads
     resources:
         gpu=run_gpus,
+        gpu_mem_mb=run_gpu_mem_mb,
+        gpu_slots=SLOTS_PER_GPU,
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
     params:
@@ -27,7 +29,47 @@ rule train_run:
         spec=run_spec_json,
         data=lambda wc: f"results/data/{get_run(wc).spec.dataset}",
     shell:
-        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} -- "
+        "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} "
+        "--job-mem-mb {resources.gpu_mem_mb} --slots-per-device {resources.gpu_slots} -- "
         "python -m prefix_bench.cli train --spec-json {params.spec:q} "
         "--data-dir {params.data} --out-dir results/runs/{wildcards.experiment}/{wildcards.run} "
         "> {log} 2>&1"
+
+
+# Packed training (config `packing.max_runs` > 1): the prefix-tuning runs of each pack (common.smk
+# PACKS, prefix_bench/packing.py) train in one job over one frozen LM and write each run's own
+# outputs, so everything downstream reads them as it reads train_run's. One rule per pack.
+for pack in PACKS:
+
+    rule:
+        name:
+            f"train_{pack.id}"
+        input:
+            pack_inputs(pack),
+        output:
+            pack_outputs(pack),
+        log:
+            f"results/logs/train_pack/{pack.experiment}/{pack.id}.log",
+        benchmark:
+            f"results/benchmarks/train_pack/{pack.experiment}/{pack.id}.tsv"
+        retries: 1
+        conda:
+            "../envs/train.yaml"
+        threads: RUN_BY_ID[pack.runs[0]].spec.train.threads or 2
+        resources:
+            gpu=0 if RUN_BY_ID[pack.runs[0]].spec.train.device == "cpu" else 1,
+            gpu_mem_mb=pack_gpu_mem_mb(pack),
+            gpu_slots=SLOTS_PER_GPU,
+            mem_mb=lambda wc, attempt: 16000 * attempt,
+            # the pack takes about as long as its longest member (GPU figures: 8 runs in 1.5x one)
+            runtime=lambda wc, attempt: 1440 * attempt,
+        params:
+            device=RUN_BY_ID[pack.runs[0]].spec.train.device,
+            members=pack_members_json(pack),
+        shell:
+            "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} "
+            "--job-mem-mb {resources.gpu_mem_mb} --slots-per-device {resources.gpu_slots} -- "
+            "python -m prefix_bench.cli train-pack --members-json {params.members:q} > {log} 2>&1"
+
+    # the pack makes these runs' outputs, not train_run
+    workflow.ruleorder(f"train_{pack.id}", "train_run")
