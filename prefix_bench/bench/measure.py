@@ -1,8 +1,10 @@
-"""Clocks and FLOP counting for the bench: the machine's matmul peak and one timed optimizer step."""
+"""Clocks and FLOP counting for the bench: the machine's matmul peak, FLOPs of a step (counted on
+an untimed step) and the time of a step (no counter around it)."""
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 from torch.utils.flop_counter import (
@@ -37,11 +39,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device) -> float:
-    """Best FLOP/s of large square matmuls in this process (fp32 on CPU, bf16 on GPU)."""
+def matmul_peak(device: torch.device, sizes: tuple[int, ...]) -> float:
+    """Best FLOP/s of square matmuls of `sizes` in this process (fp32 on CPU, bf16 on GPU)."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     best = 0.0
-    for n in ((4096, 8192) if device.type == "cuda" else (1024, 2048)):
+    for n in sizes:
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         for i in range(6):
             sync(device)
@@ -53,13 +55,20 @@ def matmul_peak(device: torch.device) -> float:
     return best
 
 
-def timed_step(step, batch: dict, device: torch.device) -> tuple[float, int]:
-    """Seconds and FLOPs (forward + backward, as run: matmuls and attention) of one optimizer step.
-    The counter's per-op overhead (well under 1% of a step here) is charged to every contender alike."""
+def count_flops(step: Callable[[dict], None], batch: dict) -> int:
+    """FLOPs (forward + backward as run: matmuls and attention) of one optimizer step on `batch`.
+    Counted on an untimed step: the counter runs tens of microseconds of Python per op, which must
+    not enter a timing. A step's count depends only on the contender and the batch, so the timed
+    steps on the same batch run exactly these FLOPs."""
     with FlopCounterMode(display=False) as counter:
-        sync(device)
-        t0 = time.perf_counter()
         step(batch)
-        sync(device)
-        seconds = time.perf_counter() - t0
-    return seconds, counter.get_total_flops()
+    return counter.get_total_flops()
+
+
+def timed_step(step: Callable[[dict], None], batch: dict, device: torch.device) -> float:
+    """Seconds of one optimizer step, with nothing but the step inside the clock."""
+    sync(device)
+    t0 = time.perf_counter()
+    step(batch)
+    sync(device)
+    return time.perf_counter() - t0
