@@ -7,8 +7,7 @@ learning rates, epochs) can put their batches side by side in one forward pass
 `packing.max_runs` in the config groups such runs into one Snakemake job each.
 
 Two runs of one experiment pack when everything the shared LM or the packed forward sees is
-equal: the model and
-how it loads, the LM-level switches of `train:` (device, precision, fused GELU, target-only head,
+equal: the model and how it loads, the LM-level switches of `train:` (device, precision, fused GELU, target-only head,
 threads, ...), and a prefix of one shape with the same objective. Runs whose training draws
 random numbers after initialisation (prefix dropout, LM dropout) or compiles the LM never pack:
 their results would depend on the pack. Packs stay within an experiment, so `select:` never

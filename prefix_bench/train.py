@@ -299,9 +299,15 @@ def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | No
         if after_step is not None:
             after_step(step)
     progress.close()
-    seconds = time.perf_counter() - t0
-    return {"steps": step, "examples": len(s.examples), "final_loss": loss_value, "history": history,
-            "resumed_from_step": state["resumed_from"], "tokens_seen": tokens_seen,
+    return training_figures(s, step, loss_value, history, state["resumed_from"], tokens_seen, tokens0,
+                            time.perf_counter() - t0)
+
+
+def training_figures(s: Session, step: int, final_loss: float, history: list[dict], resumed_from: int | None,
+                     tokens_seen: int, tokens0: int, seconds: float) -> dict:
+    """run.json's `training` block: where the run ended and its throughput over `seconds`."""
+    return {"steps": step, "examples": len(s.examples), "final_loss": final_loss, "history": history,
+            "resumed_from_step": resumed_from, "tokens_seen": tokens_seen,
             "tokens_per_s": (tokens_seen - tokens0) / seconds if seconds > 0 else None}
 
 

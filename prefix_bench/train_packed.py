@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from . import checkpoint, precision
+from . import checkpoint
 from .atomic import exclusive
 from .config import RunSpec, parse_run_spec
 from .errors import PrefixBenchError
@@ -50,8 +50,9 @@ from .train import (
     prepare_lm,
     read_pairs,
     save_checkpoint,
+    training_figures,
 )
-from .train_step import head_chunk, lm_head_at_targets
+from .train_step import training_forward
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +192,7 @@ def _packed_steps(lanes: list[Lane], pack: dict, dev: bool, started: dt.datetime
 def _packed_losses(packed: PackedPrefixes, fmt, batch: dict, rows: list[int], opts, device: torch.device) -> torch.Tensor:
     """Each active run's loss [K] of the packed batch, under the precision and target-only head
     the runs share (`train_step.loss_of_batch` for one run)."""
-    heads = (lm_head_at_targets(packed.lm, batch["labels"], head_chunk(device), batch.get("target_index"))
-             if opts.target_only_head and fmt.shift_labels else contextlib.nullcontext())
-    with precision.autocast(device, opts.precision), heads:
+    with training_forward(packed.lm, fmt, batch, opts, device):
         logits = packed(batch["input_ids"], batch["attention_mask"], rows)
     return per_run_losses(logits, batch["labels"], rows, packed.objective)
 
@@ -220,11 +219,9 @@ def _step_run(lane: Lane, loss: torch.Tensor) -> None:
 def _finish(lane: Lane, pack: dict, dev: bool, started: dt.datetime, t0: float, loop_t0: float) -> dict:
     """Write a finished run's outputs, as a lone run writes them, with the pack it trained in."""
     s = lane.session
-    seconds = time.perf_counter() - loop_t0
-    training = {"steps": lane.step, "examples": len(s.examples), "final_loss": lane.loss_value,
-                "history": lane.history, "resumed_from_step": lane.resumed_from, "tokens_seen": lane.tokens_seen,
-                # this run's own tokens over the pack's time: what it got out of the shared job
-                "tokens_per_s": (lane.tokens_seen - lane.tokens0) / seconds if seconds > 0 else None}
+    # tokens/s: this run's own tokens over the pack's time, what it got out of the shared job
+    training = training_figures(s, lane.step, lane.loss_value, lane.history, lane.resumed_from, lane.tokens_seen,
+                                lane.tokens0, time.perf_counter() - loop_t0)
     extra = {"packing": {**pack, "note": "trained in one job with these runs over one frozen LM; the "
                                          "same numbers as alone up to float rounding"}}
     record = finish_run(s, training, lane.member.data_dir, lane.member.out_dir, dev, started, t0, extra)

@@ -118,14 +118,20 @@ def loss_of_batch(method: Method, fmt: TextFormat, batch: dict, opts: TrainOptio
     """The training loss of one batch as the pipeline computes it (forward under the training
     precision, target-only LM head when on); no host synchronisation. The trainer, the bench
     and the GPU check all call this, so a change here reaches each of them."""
-    # Target-only LM head: decoder-only sequences carry source positions that need no logits.
-    target_only = opts.target_only_head and fmt.shift_labels
-    index = batch.get("target_index")
-    heads = (lm_head_at_targets(method.lm, batch["labels"], head_chunk(device), index) if target_only
-             else contextlib.nullcontext())
-    with precision.autocast(device, opts.precision), heads:
+    with training_forward(method.lm, fmt, batch, opts, device):
         logits = fmt.forward(method, batch)
-    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels, index)
+    return sequence_loss(logits, batch["labels"], method.objective, fmt.shift_labels, batch.get("target_index"))
+
+
+@contextlib.contextmanager
+def training_forward(lm: torch.nn.Module, fmt: TextFormat, batch: dict, opts: TrainOptions, device: torch.device):
+    """What a training forward of `lm` runs under: the training precision and, when on, the
+    target-only LM head (decoder-only sequences carry source positions that need no logits).
+    One run's loss (`loss_of_batch`) and a pack's (`train_packed`) both use it."""
+    heads = (lm_head_at_targets(lm, batch["labels"], head_chunk(device), batch.get("target_index"))
+             if opts.target_only_head and fmt.shift_labels else contextlib.nullcontext())
+    with precision.autocast(device, opts.precision), heads:
+        yield
 
 
 def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],

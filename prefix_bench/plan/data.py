@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..data.subsets import DEV_RATIO  # dev pairs of a low-data subset, as a share of its training pairs
 from ..errors import PrefixBenchError
 from ..experiments import RESULTS, dataset_adapter, dataset_entry, derived_parent
 
@@ -33,8 +34,6 @@ EVAL_UNITS = {"e2e": {"dev": 547, "test": 630}, "webnlg": {"dev": 872, "test": 1
 #: Estimates (BBC URL sections are not countable offline): news ~85% of XSum, sport ~12%, the
 #: news categories world/uk/business ~60%; a prepared manifest gives the exact counts.
 TOPIC_SHARES = {"news_to_sports": (0.85, 0.12), "within_news": (0.60, 0.25)}
-#: dev pairs of a low-data subset (data/subsets.py: 30% of the training size)
-DEV_RATIO = 0.3
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def pack_inputs(pack):
 def pack_outputs(pack):
     """Each member's own outputs, exactly those of `train_run`: one output set per run."""
     return [
-        f"results/runs/{run_id}/{name}"
+        f"{RUN_BY_ID[run_id].directory}/{name}"
         for run_id in pack.runs
         for name in ("trained.safetensors", "run.json")
     ]
@@ -147,7 +147,7 @@ def pack_members_json(pack):
             {
                 "spec": run.spec.training_dict(),
                 "data_dir": f"results/data/{run.spec.dataset}",
-                "out_dir": f"results/runs/{run_id}",
+                "out_dir": run.directory,
             }
         )
     return json.dumps(members, sort_keys=True)
@@ -177,16 +177,25 @@ def run_device(wildcards):
 
 
 def run_threads(wildcards):
-    """Threads of a train/generate job: the run's train.threads, or 2 when it leaves torch's
-    default. One-thread jobs let Snakemake run two side by side on a 2-core machine, which on
-    CPU gets more done than one two-thread job at a time."""
-    return get_run(wildcards).spec.train.threads or 2
+    return threads_of(get_run(wildcards))
+
+
+def threads_of(run):
+    """Threads of a run's train/generate job (or its pack's): train.threads, or 2 when it leaves
+    torch's default. One-thread jobs let Snakemake run two side by side on a 2-core machine,
+    which on CPU gets more done than one two-thread job at a time."""
+    return run.spec.train.threads or 2
 
 
 def run_gpus(wildcards):
-    """GPUs a train/generate job asks the scheduler for: none when the run is pinned to the CPU
-    (train.device: cpu, e.g. config/demo.yaml), so CPU runs never queue for a GPU."""
-    return 0 if run_device(wildcards) == "cpu" else 1
+    return gpus_of(get_run(wildcards))
+
+
+def gpus_of(run):
+    """GPUs a run's train/generate job (or its pack's) asks the scheduler for: none when the run
+    is pinned to the CPU (train.device: cpu, e.g. config/demo.yaml), so CPU runs never queue.
+    """
+    return 0 if run.spec.train.device == "cpu" else 1
 
 
 def run_gpu_mem_mb(wildcards):
@@ -197,8 +206,7 @@ def run_gpu_mem_mb(wildcards):
 
 def pack_gpu_mem_mb(pack):
     """A pack's estimated GPU memory: one LM, every member's trained part and activations."""
-    specs = [RUN_BY_ID[run_id].spec for run_id in pack.runs]
-    return estimate_gpu_mem_mb(specs[0], runs=len(specs)) or 0
+    return estimate_gpu_mem_mb(RUN_BY_ID[pack.runs[0]].spec, runs=len(pack.runs)) or 0
 
 
 def build_model_inputs(wildcards):

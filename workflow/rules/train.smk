@@ -55,9 +55,9 @@ for pack in PACKS:
         retries: 1
         conda:
             "../envs/train.yaml"
-        threads: RUN_BY_ID[pack.runs[0]].spec.train.threads or 2
+        threads: threads_of(RUN_BY_ID[pack.runs[0]])
         resources:
-            gpu=0 if RUN_BY_ID[pack.runs[0]].spec.train.device == "cpu" else 1,
+            gpu=gpus_of(RUN_BY_ID[pack.runs[0]]),
             gpu_mem_mb=pack_gpu_mem_mb(pack),
             gpu_slots=SLOTS_PER_GPU,
             mem_mb=lambda wc, attempt: 16000 * attempt,
