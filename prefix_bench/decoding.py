@@ -59,7 +59,8 @@ class InPlaceLayer(DynamicLayer):
     """One layer's K/V in a buffer [rows, kv_heads, capacity, head_dim] allocated at the prefill.
 
     `keys`/`values` are views of the filled part, so transformers sees a normal dynamic layer.
-    A `prefix` ([1, kv_heads, L, head_dim] K and V) is written once into the first L slots and
+    A `prefix` ([1 or rows, kv_heads, L, head_dim] K and V; one per row when several runs decode in
+    one batch) is written once into the first L slots and
     counts as already cached: attention reads it from the cache like any earlier token, instead
     of having it concatenated in front of the whole cache in every layer at every step."""
 
@@ -127,7 +128,7 @@ def beam_search(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
     """Beam-search B left-padded prompts [B, W]; return each item's best continuation (token ids,
     ending with EOS when the hypothesis finished with one), as HF `generate` would pick it.
 
-    `prefix_kv` (per layer, K and V [1, kv_heads, L, head_dim]): a prefix written once into the
+    `prefix_kv` (per layer, K and V [1 or B, kv_heads, L, head_dim]): a prefix written once into the
     first L cache slots, seen by every query (the caller suspends the attention route's own
     prefix, `methods.attention.suspended`); `position_ids` carry the prefix offset as usual."""
     if prefix_kv is not None and not inplace_cache:

@@ -8,7 +8,8 @@ batches with beam search (paper: beam 5, at most 100 new tokens, newlines banned
 EOS). By default the search is our own `decoding.beam_search` (each prompt encoded once, finished
 items leave the batch; same tokens as `transformers` `generate`, which `beam_search: hf` selects).
 Outputs are mapped back to the official order: one line per unit, an explicit placeholder for an
-empty output, written atomically.
+empty output, written atomically. The batch loop (`decode_pooled`) also serves several runs of a
+pack at once (`prefix-bench generate-pack`, generate_packed.py), each row under its own run's prefix.
 
 The decoding settings come from `--generate-json` (the workflow passes the config's current ones),
 else from the run's record. They are not part of the run's training identity: a decoding change
@@ -19,11 +20,13 @@ identities (`config_hash` of the training, `decode_hash` of the decoding setting
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
+from typing import ContextManager, Protocol
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -51,6 +54,17 @@ log = logging.getLogger(__name__)
 def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[RunSpec, Method, object, torch.device]:
     """Rebuild a trained run from its run.json and trained.safetensors, on the run's device; the
     returned spec carries `generate` (else the record's decoding settings)."""
+    spec = read_run_spec(run_dir, generate)
+    device = pick_device(spec.train.device)
+    lm, tokenizer = load_decoding_lm(spec, device)
+    method = load_trained_method(spec, run_dir, lm, tokenizer, device)
+    precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
+    return spec, method.eval(), tokenizer, device
+
+
+def read_run_spec(run_dir: Path, generate: GenerateOptions | None = None) -> RunSpec:
+    """A trained run's spec from its run.json (weights checked to come from the same training),
+    carrying `generate` when given, else the record's decoding settings."""
     record_path, weights = run_dir / "run.json", run_dir / "trained.safetensors"
     for path in (record_path, weights):
         if not path.is_file():
@@ -63,10 +77,20 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     if generate is not None:
         spec = dataclasses.replace(spec, generate=generate)
     check_same_run(weights, record)
-    device = pick_device(spec.train.device)
+    return spec
+
+
+def load_decoding_lm(spec: RunSpec, device: torch.device) -> tuple[object, object]:
+    """The frozen LM and tokenizer a run decodes with (fused GELU when its decoding asks)."""
     lm, tokenizer = load_lm(spec.model_path, device, spec.trust_remote_code)
     if spec.generate.fused_gelu:
         fuse_gelu(lm)
+    return lm, tokenizer
+
+
+def load_trained_method(spec: RunSpec, run_dir: Path, lm, tokenizer, device: torch.device) -> Method:
+    """The run's method over `lm` with its trained weights loaded."""
+    weights = run_dir / "trained.safetensors"
     method = build_method(spec.method, lm, spec.method_options).to(device)
     method.initialize(tokenizer, fit=False)  # shapes only (e.g. the length of a word-initialised prefix)
     try:
@@ -74,8 +98,7 @@ def load_run(run_dir: Path, generate: GenerateOptions | None = None) -> tuple[Ru
     except (SafetensorError, OSError) as err:
         raise PrefixBenchError(f"{weights}: unreadable checkpoint ({err}); retrain the run") from None
     method.load_trainable_state_dict(state, str(weights))
-    precision.apply(method, device, spec.generate.precision, spec.generate.tf32)
-    return spec, method.eval(), tokenizer, device
+    return method
 
 
 def check_same_run(weights: Path, record: dict) -> None:
@@ -92,55 +115,107 @@ def check_same_run(weights: Path, record: dict) -> None:
                                f"{stored}, run.json {recorded}); retrain the run")
 
 
-def search_used(method: Method, opts: GenerateOptions) -> str:
+def search_used(method: Method | Decoder, opts: GenerateOptions) -> str:
     """The beam search that runs, as recorded: our own serves decoder-only models; an
     encoder-decoder (BART) decodes with `generate` whatever `beam_search` asks."""
     return "own" if opts.beam_search == "own" and text_format(method.lm).left_pad_prompts else "hf"
+
+
+class Decoder(Protocol):
+    """What the batch loop needs from whatever decodes: one run (`LoneRun`) or several runs'
+    prefixes over one LM (`methods.prefix.packed.PackedPrefixes`). `run_of_row` names each row's
+    run (index into the pool; all zeros alone)."""
+
+    lm: torch.nn.Module
+    name: str
+    per_source_state: bool
+
+    def generating(self) -> ContextManager[None]: ...
+
+    def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict: ...
+
+    def prefix_in_cache(self, run_of_row: torch.Tensor) -> ContextManager[list | None]: ...
+
+    def prefix_in_attention(self, run_of_row: torch.Tensor) -> ContextManager[None]: ...
+
+
+class LoneRun:
+    """One run's method as a `Decoder`: its state is the same for every row."""
+
+    def __init__(self, method: Method) -> None:
+        self.method, self.lm, self.name = method, method.lm, method.name
+        self.per_source_state = method.per_source_state
+
+    def generating(self) -> ContextManager[None]:
+        return self.method.generating()
+
+    def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict:
+        return self.method.generation_kwargs(attention_mask, input_ids)
+
+    def prefix_in_cache(self, run_of_row: torch.Tensor) -> ContextManager[list | None]:
+        return self.method.prefix_in_cache()
+
+    def prefix_in_attention(self, run_of_row: torch.Tensor) -> ContextManager[None]:
+        return contextlib.nullcontext()  # generating() has made it visible already
 
 
 @torch.no_grad()
 def decode_prompts(method: Method, prompts: list[list[int]], opts: GenerateOptions, pad_id: int, eos_id: int,
                    bad_words_ids: list[list[int]] | None, device: torch.device) -> list[list[int]]:
     """Beam-search token prompts in length-sorted batches; return the new ids of each, in order."""
-    fmt = text_format(method.lm)
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))  # less padding
+    return decode_pooled(LoneRun(method), [prompts], opts, pad_id, eos_id, bad_words_ids, device)[0]
+
+
+@torch.no_grad()
+def decode_pooled(decoder: Decoder, prompts_per_run: list[list[list[int]]], opts: GenerateOptions, pad_id: int,
+                  eos_id: int, bad_words_ids: list[list[int]] | None, device: torch.device) -> list[list[list[int]]]:
+    """Beam-search the prompts of every run of `decoder` in shared length-sorted batches of
+    `batch_size` rows per run, each row under its own run's state; return each run's new ids, in
+    order. Alone (one run) this is the plain batched decode."""
+    fmt = text_format(decoder.lm)
+    items = [(run, i) for run, prompts in enumerate(prompts_per_run) for i in range(len(prompts))]
+    order = sorted(items, key=lambda item: (len(prompts_per_run[item[0]][item[1]]), item))  # less padding
     search = dict(num_beams=opts.num_beams, max_new_tokens=opts.max_new_tokens,
                   min_new_tokens=opts.min_new_tokens, length_penalty=opts.length_penalty,
                   no_repeat_ngram_size=opts.no_repeat_ngram_size, bad_words_ids=bad_words_ids or None,
                   pad_token_id=pad_id, eos_token_id=eos_id)
-    own = search_used(method, opts) == "own"
-    outputs: list[list[int]] = [[] for _ in prompts]
-    job_log = ProgressLog("generate", len(prompts), "sources")
-    with method.generating(), precision.autocast(device, opts.precision):
-        for start in tqdm(range(0, len(order), opts.batch_size), desc="generate", unit="batch",
+    own = search_used(decoder, opts) == "own"
+    outputs: list[list[list[int]]] = [[[] for _ in prompts] for prompts in prompts_per_run]
+    batch_rows = opts.batch_size * len(prompts_per_run)
+    job_log = ProgressLog("generate", len(items), "sources")
+    with decoder.generating(), precision.autocast(device, opts.precision):
+        for start in tqdm(range(0, len(order), batch_rows), desc="generate", unit="batch",
                           disable=None, mininterval=5):
-            idx = order[start : start + opts.batch_size]
-            width = max(len(prompts[i]) for i in idx)
+            idx = order[start : start + batch_rows]
+            batch_prompts = [prompts_per_run[run][i] for run, i in idx]
+            width = max(len(p) for p in batch_prompts)
             ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for row, i in enumerate(idx):
+            for row, prompt in enumerate(batch_prompts):
                 # decoder-only: left padding, generation continues from the right edge;
                 # encoder-decoder: right padding, BART's positions count from the left edge
-                cols = slice(width - len(prompts[i]), width) if fmt.left_pad_prompts else slice(0, len(prompts[i]))
-                ids[row, cols] = torch.tensor(prompts[i])
+                cols = slice(width - len(prompt), width) if fmt.left_pad_prompts else slice(0, len(prompt))
+                ids[row, cols] = torch.tensor(prompt)
                 mask[row, cols] = 1
             ids, mask = ids.to(device), mask.to(device)
-            extra = method.generation_kwargs(mask, ids)
+            run_of_row = torch.tensor([run for run, _ in idx], device=device)
+            extra = decoder.generation_kwargs(mask, ids)
             if own and set(extra) - {"position_ids"}:
-                raise PrefixBenchError(f"method {method.name!r} decodes with generate() arguments our beam "
+                raise PrefixBenchError(f"method {decoder.name!r} decodes with generate() arguments our beam "
                                        f"search does not take ({', '.join(sorted(set(extra) - {'position_ids'}))}); "
                                        "set generate.beam_search: hf")
             if own:
-                with method.prefix_in_cache() as prefix_kv:  # written once, not concatenated per step
-                    new = beam_search(method.lm, ids, mask, position_ids=extra.get("position_ids"),
-                                      drop_finished=not method.per_source_state, prefix_kv=prefix_kv, **search)
+                with decoder.prefix_in_cache(run_of_row) as prefix_kv:  # written once, not concatenated per step
+                    new = beam_search(decoder.lm, ids, mask, position_ids=extra.get("position_ids"),
+                                      drop_finished=not decoder.per_source_state, prefix_kv=prefix_kv, **search)
             else:
-                out = method.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                         early_stopping=False, **extra, **search)
+                with decoder.prefix_in_attention(run_of_row):
+                    out = decoder.lm.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                              early_stopping=False, **extra, **search)
                 skip = 1 if fmt.strip_first_generated else width  # decoder start token / the prompt
                 new = [out[row, skip:].tolist() for row in range(len(idx))]
-            for row, i in enumerate(idx):
-                outputs[i] = new[row]
+            for row, (run, i) in enumerate(idx):
+                outputs[run][i] = new[row]
             job_log.update(start + len(idx))
     return outputs
 
@@ -159,27 +234,46 @@ def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: Ge
     """Decode the units of `eval_jsonl` with the run in `run_dir` under `generate` (default: the
     run record's decoding settings); write one line per unit."""
     t0 = time.perf_counter()
-    units = read_jsonl(eval_jsonl)
-    if not units:
-        raise PrefixBenchError(f"{eval_jsonl}: no evaluation units")
+    units = read_units(eval_jsonl)
     spec, method, tokenizer, device = load_run(run_dir, generate)
     if spec.train.threads:  # the run's thread budget holds for decoding too
         torch.set_num_threads(spec.train.threads)
-    unique = list(dict.fromkeys(u["source"] for u in units))  # dedup, first-appearance order
+    unique = unique_sources(units)
     decoded = dict(zip(unique, decode_sources(method, tokenizer, unique, spec.generate,
                                               spec.train.max_source_tokens, device)))
+    return write_predictions(out_path, units, decoded, spec, search_used(method, spec.generate), device,
+                             run_dir, eval_jsonl, time.perf_counter() - t0)
+
+
+def read_units(eval_jsonl: Path) -> list[dict]:
+    """The scoring units of an eval split; none is an error."""
+    units = read_jsonl(eval_jsonl)
+    if not units:
+        raise PrefixBenchError(f"{eval_jsonl}: no evaluation units")
+    return units
+
+
+def unique_sources(units: list[dict]) -> list[str]:
+    """Each source once (a scorer's units may share one), in first-appearance order."""
+    return list(dict.fromkeys(u["source"] for u in units))
+
+
+def write_predictions(out_path: Path, units: list[dict], decoded: dict[str, str], spec: RunSpec, search_ran: str,
+                      device: torch.device, run_dir: Path, eval_jsonl: Path, seconds: float, **extra) -> dict:
+    """One line per unit, in the official order, and the record beside it (`extra` adds fields)."""
     lines = [decoded[u["source"]] for u in units]
     write_text(out_path, "".join(line + "\n" for line in lines))
     info = {
-        "units": len(units), "unique_sources": len(unique), "seconds": time.perf_counter() - t0,
+        "units": len(units), "unique_sources": len(decoded), "seconds": seconds,
         "empty_outputs": sum(line == spec.generate.empty_placeholder for line in lines),
-        "generate_options": spec.to_dict()["generate"], "beam_search_ran": search_used(method, spec.generate),
+        "generate_options": spec.to_dict()["generate"], "beam_search_ran": search_ran,
         "eval_jsonl": str(eval_jsonl),
         "config_hash": spec.config_hash(), "decode_hash": spec.generate.identity(),
         "device": str(device), "precision": precision.describe(device, spec.generate.precision, spec.generate.tf32),
         "code": code_version(),
         "trained_sha256": sha256_file(run_dir / "trained.safetensors"),
         "eval_sha256": sha256_file(eval_jsonl),
+        **extra,
     }
     write_json(out_path.with_suffix(".json"), info)
     return info

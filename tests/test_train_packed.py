@@ -13,9 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from prefix_bench.config import parse_run_spec
+from prefix_bench.config import GenerateOptions, parse_run_spec
 from prefix_bench.errors import PrefixBenchError
 from prefix_bench.generate import generate_split
+from prefix_bench.generate_packed import generate_pack
+from prefix_bench.options import from_dict
 from prefix_bench.packing import Pack, pack_key, plan_packs
 from prefix_bench.train import train_run
 from prefix_bench.train_packed import Member, check_packable, parse_members, train_pack
@@ -70,6 +72,47 @@ def test_packed_runs_end_where_separate_runs_end(separate_and_packed, demo_works
         generate_split(separate / name, eval_jsonl, separate / name / "test.txt")
         generate_split(packed / name, eval_jsonl, packed / name / "test.txt")
         assert (packed / name / "test.txt").read_text() == (separate / name / "test.txt").read_text()
+
+
+@pytest.mark.parametrize("search", ["own", "hf"])
+def test_runs_decoded_in_one_pack_write_what_each_writes_alone(separate_and_packed, demo_workspace, tmp_path, search):
+    """`generate-pack`: the three runs' test sets in shared batches (each row under its own run's
+    prefix) give each run the lines and record `prefix-bench generate` gives it alone."""
+    _, packed = separate_and_packed
+    eval_jsonl = demo_workspace / "data" / "test.eval.jsonl"
+    # batch 2 per run: 6 rows a batch, rows of different runs and source lengths side by side
+    opts = from_dict(GenerateOptions, {"beam_search": search, "batch_size": 2, "num_beams": 3, "max_new_tokens": 12},
+                     "test")
+    names = [r[0] for r in RUNS]
+    records = generate_pack([packed / n for n in names], eval_jsonl, [tmp_path / n / "pack.txt" for n in names], opts)
+    texts = set()
+    for name, record in zip(names, records):
+        lone = generate_split(packed / name, eval_jsonl, tmp_path / name / "alone.txt", opts)
+        pooled_text = (tmp_path / name / "pack.txt").read_text()
+        assert pooled_text == (tmp_path / name / "alone.txt").read_text()
+        texts.add(pooled_text)
+        assert record == json.loads((tmp_path / name / "pack.json").read_text())
+        assert record["packing"]["runs"] == ["p/a", "p/b", "p/c"] and "packing" not in lone
+        for key in ("units", "unique_sources", "empty_outputs", "decode_hash", "config_hash", "trained_sha256",
+                    "beam_search_ran"):
+            assert record[key] == lone[key], key
+    assert len(texts) == 3  # three different prefixes really decoded: a pool of one run's prefix would fail
+
+
+def test_a_pack_refuses_runs_that_cannot_decode_together(separate_and_packed, demo_workspace, tmp_path):
+    _, packed = separate_and_packed
+    eval_jsonl = demo_workspace / "data" / "test.eval.jsonl"
+    other = tmp_path / "other"
+    other.mkdir()
+    record = json.loads((packed / "b" / "run.json").read_text())
+    record["spec"]["generate"] = {"num_beams": 2}  # decodes under other settings than the defaults
+    (other / "run.json").write_text(json.dumps(record))
+    (other / "trained.safetensors").write_bytes((packed / "b" / "trained.safetensors").read_bytes())
+    with pytest.raises(PrefixBenchError, match="decodes under other settings"):
+        generate_pack([packed / "a", other], eval_jsonl, [tmp_path / "a.txt", tmp_path / "o.txt"])
+    with pytest.raises(PrefixBenchError, match="one --out per --run-dir"):
+        generate_pack([packed / "a", packed / "b"], eval_jsonl, [tmp_path / "a.txt"])
+    assert not list(tmp_path.glob("*.txt"))  # nothing half-written
 
 
 def pack_process(root: Path, out: Path, kill_after: int = 0) -> subprocess.CompletedProcess:

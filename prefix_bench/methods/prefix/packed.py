@@ -7,11 +7,17 @@ each prefix receives from the summed loss is exactly the gradient of its own run
 keeps its own learning-rate schedule (one optimizer parameter group per run) and its own gradient
 clipping; AdamW is elementwise, so one optimizer over all runs updates each run as its own would.
 
+Decoding packs the same way (`generating` / `prefix_rows`): the runs' test sets share batches,
+each row's prefix taken from its own run.
+
 Packing needs equal prefix shapes (same model, length and reparametrisation); different prefix
 lengths cannot share one K/V tensor. `tests/test_methods_packed.py` checks packed == separate.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -34,8 +40,12 @@ class PackedPrefixes(nn.Module):
         if any(r.lm is not lm for r in runs) or len(shapes) != 1:
             raise PrefixBenchError("packed runs must share one LM and one prefix shape "
                                    "(same model, prefix length and reparametrisation)")
+        if len({r.config.position_offset for r in runs}) != 1:
+            raise PrefixBenchError("packed runs must agree on position_offset (their rows share position ids)")
         self.runs = nn.ModuleList(runs)
         self.objective = runs[0].objective
+        self.name, self.per_source_state = runs[0].name, runs[0].per_source_state  # as a decoder
+        self._generation_kv: torch.Tensor | None = None  # every run's ejected prefix while generating()
 
     @property
     def lm(self) -> nn.Module:
@@ -55,6 +65,42 @@ class PackedPrefixes(nn.Module):
         with active_prefixes(by_module):
             return self.lm(input_ids=input_ids, attention_mask=attention_mask,
                            position_ids=first.position_ids(attention_mask)).logits
+
+    def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict:
+        """Position ids of a pooled decoding batch (equal prefix lengths and offsets: any run's)."""
+        return self.runs[0].generation_kwargs(attention_mask, input_ids)
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Eject every run's prefix once for a pooled decode; `prefix_rows` then picks them per row."""
+        with torch.no_grad():
+            self._generation_kv = torch.stack([run.compute_kv() for run in self.runs]).detach()
+        try:
+            yield
+        finally:
+            self._generation_kv = None
+
+    def prefix_rows(self, run_of_row: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Inside `generating()`: per layer, K and V [rows, kv_heads, L, head_dim], each row holding
+        its own run's prefix (`run_of_row`: the run index of every row of the batch)."""
+        if self._generation_kv is None:
+            raise RuntimeError("prefix_rows() needs generating()")
+        kv = self._generation_kv
+        return [(kv[:, i, 0][run_of_row], kv[:, i, 1][run_of_row]) for i in range(kv.shape[1])]
+
+    @contextlib.contextmanager
+    def prefix_in_cache(self, run_of_row: torch.Tensor) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The rows' prefixes for a decoder that writes them once into its KV cache
+        (`decoding.beam_search(prefix_kv=...)`); nothing is active in the attention route meanwhile."""
+        yield self.prefix_rows(run_of_row)
+
+    @contextlib.contextmanager
+    def prefix_in_attention(self, run_of_row: torch.Tensor) -> Iterator[None]:
+        """The rows' prefixes through the attention route (for `generate`, which has no cache slot
+        for them); beams of a row share its prefix (the route repeats it over them)."""
+        rows = self.prefix_rows(run_of_row)
+        with active_prefixes({m: (k, v, None) for m, (k, v) in zip(self.runs[0]._attention, rows)}):
+            yield
 
     def run_parameters(self) -> list[list[nn.Parameter]]:
         """Each run's trainable parameters (one optimizer group and one clipping norm per run)."""
