@@ -4,7 +4,8 @@ The LM is frozen and shared, so runs that differ only in what trains (seeds, dat
 learning rates, epochs) can put their batches side by side in one forward pass
 (`methods/prefix/packed.py`). A small GPT-2 table-to-text step leaves most of a GPU idle
 (README: GPU figures; 8 runs packed took 69 ms a step against 8 x 47 ms one after another), so
-`packing.max_runs` in the config groups such runs into one Snakemake job each.
+`packing.max_runs` in the config groups such runs into one Snakemake job each; the members then
+decode each eval split in one job too (`plan_decode_packs`; `packing.pool_decoding`).
 
 Two runs of one experiment pack when everything the shared LM or the packed forward sees is
 equal: the model and how it loads, the LM-level switches of `train:` (device, precision, fused GELU, target-only head,
@@ -83,3 +84,40 @@ def plan_packs(specs: dict[str, RunSpec], max_runs: int) -> list[Pack]:
                 packs.append(Pack(tuple(run_ids[start:end])))
             start = end
     return packs
+
+
+@dataclass(frozen=True)
+class DecodePack:
+    """Runs of one training pack that decode one split in one job (`prefix-bench generate-pack`)."""
+
+    runs: tuple[str, ...]  # run ids, sorted
+    split: str
+
+    @property
+    def id(self) -> str:
+        """A Snakemake rule name: the runs' pack id and the split."""
+        return f"{Pack(self.runs).id}_{self.split}"
+
+    @property
+    def experiment(self) -> str:
+        return self.runs[0].split("/", 1)[0]
+
+
+def plan_decode_packs(packs: list[Pack], specs: dict[str, RunSpec],
+                      eval_splits: dict[str, tuple[str, ...]]) -> list[DecodePack]:
+    """The decoding jobs of `packs`: members that decode the same eval file under the same settings
+    (dataset, decoding options, source cut) share a job per split they all score; a member left
+    alone decodes alone."""
+    out = []
+    for pack in packs:
+        groups: dict[tuple, list[str]] = {}
+        for run_id in pack.runs:
+            spec = specs[run_id]
+            key = (spec.dataset, spec.generate.identity(), spec.train.max_source_tokens)
+            groups.setdefault(key, []).append(run_id)
+        for run_ids in groups.values():
+            if len(run_ids) < 2:
+                continue
+            shared = [s for s in eval_splits[run_ids[0]] if all(s in eval_splits[r] for r in run_ids)]
+            out.extend(DecodePack(tuple(run_ids), split) for split in shared)
+    return out

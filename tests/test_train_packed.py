@@ -18,7 +18,7 @@ from prefix_bench.errors import PrefixBenchError
 from prefix_bench.generate import generate_split
 from prefix_bench.generate_packed import generate_pack
 from prefix_bench.options import from_dict
-from prefix_bench.packing import Pack, pack_key, plan_packs
+from prefix_bench.packing import Pack, pack_key, plan_decode_packs, plan_packs
 from prefix_bench.train import train_run
 from prefix_bench.train_packed import Member, check_packable, parse_members, train_pack
 
@@ -179,6 +179,24 @@ def test_plan_packs_groups_only_compatible_runs_into_balanced_packs(tmp_path):
     assert pack_key(specs["p/r21"]) is None
     assert plan_packs(specs, max_runs=1) == []
     assert Pack(("p/r00", "p/r01")).id == Pack(("p/r00", "p/r01")).id != Pack(("p/r00", "p/r02")).id
+
+
+def test_pack_members_decode_together_when_they_decode_the_same_file_the_same_way(tmp_path):
+    def one(name: str, **changes) -> tuple[str, object]:
+        s = {**spec(tmp_path, name, 1, 1e-3, 4, 10), **changes}
+        return s["run_id"], parse_run_spec(s)
+
+    specs = dict([one("a"), one("b"), one("c"), one("d", generate={"num_beams": 2}), one("e", dataset="webnlg"),
+                  one("f", dataset="webnlg")])
+    splits = {rid: ("dev", "test") for rid in specs}
+    splits["p/c"] = ("test",)
+    pack = Pack(tuple(sorted(specs)))
+    decode = plan_decode_packs([pack], specs, splits)
+    # a, b, c share dataset and settings: test together, dev only where all score it (c does not);
+    # d decodes other settings and stays alone; e, f decode webnlg together
+    assert sorted((p.runs, p.split) for p in decode) == [
+        (("p/a", "p/b", "p/c"), "test"), (("p/e", "p/f"), "dev"), (("p/e", "p/f"), "test")]
+    assert len({p.id for p in decode}) == 3 and all(p.id.startswith(pack.id[:5]) for p in decode)
 
 
 def test_pack_members_file_and_cli_errors(demo_workspace, tmp_path):

@@ -181,8 +181,8 @@ def test_report_reads_only_the_runs_the_config_defines(demo_local_run, tmp_path)
 
 def test_packed_prefix_runs_train_in_one_job_and_flow_downstream(tmp_path):
     """`packing.max_runs: 2`: the smoke config's two prefix seeds train in one `train-pack` job
-    (one rule per pack), fine-tuning alone; the prefix runs are then decoded like any run, and a
-    rerun has nothing to do."""
+    (one rule per pack) and decode the test split in one `generate-pack` job, fine-tuning alone;
+    each run gets its own files, and a rerun has nothing to do."""
     workdir = copy_workflow(tmp_path)
     config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
     config["defaults"]["train"].update(max_steps=8, checkpoint_every=4, log_every=2)
@@ -201,7 +201,11 @@ def test_packed_prefix_runs_train_in_one_job_and_flow_downstream(tmp_path):
         record = json.loads((runs / f"tiny-gpt2-prefix-s{seed}" / "run.json").read_text())
         assert record["packing"]["runs"] == ["smoke/tiny-gpt2-prefix-s1", "smoke/tiny-gpt2-prefix-s2"]
         assert (runs / f"tiny-gpt2-prefix-s{seed}" / "predictions" / "test.txt").stat().st_size > 0
+        decoded = json.loads((runs / f"tiny-gpt2-prefix-s{seed}" / "predictions" / "test.json").read_text())
+        assert decoded["packing"]["runs"] == record["packing"]["runs"]
+    assert "rule generate_pack_" in jobs and "generate-pack --generate-json" in jobs and "rule generate_outputs" in jobs
     assert "packing" not in json.loads((runs / "tiny-gpt2-finetune-s1" / "run.json").read_text())
+    assert "packing" not in json.loads((runs / "tiny-gpt2-finetune-s1" / "predictions" / "test.json").read_text())
     pack_logs = list((workdir / "results" / "logs" / "train_pack" / "smoke").glob("pack_*.log"))
     assert len(pack_logs) == 1 and "train pack of 2" in pack_logs[0].read_text()
     again = run_snakemake(workdir, *targets, "-n", "--workflow-profile", "profiles/ci", "--configfile", "packed.yaml",

@@ -22,7 +22,7 @@ from prefix_bench.experiments import (
 )
 from prefix_bench.config_schema import validate_config
 from prefix_bench.gpu_memory import estimate_gpu_mem_mb
-from prefix_bench.packing import plan_packs
+from prefix_bench.packing import plan_decode_packs, plan_packs
 from prefix_bench.report.records import write_expected_runs
 from prefix_bench.report.specs import TableSpec, active_specs
 
@@ -59,6 +59,16 @@ RUN_BY_ID = {run.run_id: run for run in RUNS.values()}
 PACKS = plan_packs(
     {run.run_id: run.spec for run in RUNS.values() if run.trained_in is None},
     config.get("packing", {}).get("max_runs", 1),
+)
+# Members of a pack that decode an eval split in one job (generate.smk), unless pool_decoding: false.
+DECODE_PACKS = (
+    plan_decode_packs(
+        PACKS,
+        {run.run_id: run.spec for run in RUNS.values()},
+        {run.run_id: run.eval_splits for run in RUNS.values()},
+    )
+    if config.get("packing", {}).get("pool_decoding", True)
+    else []
 )
 # Jobs per GPU for with-device (0: $PREFIX_BENCH_SLOTS_PER_GPU, else by estimated memory).
 SLOTS_PER_GPU = config.get("devices", {}).get("slots_per_gpu", 0)
@@ -151,6 +161,45 @@ def pack_members_json(pack):
             }
         )
     return json.dumps(members, sort_keys=True)
+
+
+def decode_pack_inputs(pack):
+    """Every member's trained files."""
+    return [
+        f"{RUN_BY_ID[run_id].directory}/{name}"
+        for run_id in pack.runs
+        for name in ("trained.safetensors", "run.json")
+    ]
+
+
+def decode_pack_units(pack):
+    """The eval split every member decodes (members of a decoding pack share the dataset)."""
+    return (
+        f"results/data/{RUN_BY_ID[pack.runs[0]].spec.dataset}/{pack.split}.eval.jsonl"
+    )
+
+
+def decode_pack_outputs(pack):
+    """Each member's predictions and record, exactly those of `generate_outputs`."""
+    return [
+        f"{RUN_BY_ID[run_id].directory}/predictions/{pack.split}.{ext}"
+        for run_id in pack.runs
+        for ext in ("txt", "json")
+    ]
+
+
+def decode_pack_args(pack):
+    """`--run-dir D --out D/predictions/SPLIT.txt` per member, shell-quoted."""
+    args = []
+    for run_id in pack.runs:
+        directory = RUN_BY_ID[run_id].directory
+        args += [
+            "--run-dir",
+            directory,
+            "--out",
+            f"{directory}/predictions/{pack.split}.txt",
+        ]
+    return shlex.join(args)
 
 
 def scored_outputs():
