@@ -25,6 +25,10 @@ def test_gpu_check_smoke_writes_every_figure(tmp_path, capsys):
     d = r["decode"]
     assert d["fp32_identical_sources"] == d["sources"] == s.decode_sources
     assert d["mean_new_tokens"] > 0
+    pooled = r["decode_pooled"]
+    for search in ("own", "hf"):  # pooled batches decode what each run decodes alone
+        assert pooled[search]["fp32_identical"] == pooled[search]["outputs"] == s.packed_runs * s.decode_sources // 2
+        assert pooled[search]["speedup"] > 0
     for method in ("prefix", "finetune"):
         p = r["pipeline"][method]
         assert p["device"] == "cpu" and p["steps"] == 30 and p["units_decoded"] == 40

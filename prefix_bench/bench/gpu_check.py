@@ -19,6 +19,8 @@ speed of a step does not depend on the weights) and synthetic E2E-sized pairs (s
   (autocast);
 - packing: K prefix runs of batch 5 in one step over one frozen LM (`methods/prefix/packed.py`)
   against the same K steps one after another;
+- pooled decoding: K prefix runs' copies of 16 sources in shared batches (`generate-pack`) against
+  the K decodes one after another, with our search and with `generate`; tokens compared in fp32;
 - decoding: our batched beam search (beam 5, 100 new tokens) against `generate` batched, one
   source at a time (the paper's protocol) and PEFT without cache, each warmed up first, in the
   pipeline's decoding precision (bf16 autocast); identity of our tokens with one-at-a-time decoding
@@ -39,7 +41,7 @@ import torch
 
 from ..atomic import write_json
 from ..errors import PrefixBenchError
-from .gpu_decoding import check_decoding, check_pipeline
+from .gpu_decoding import check_decoding, check_pipeline, check_pooled_decoding
 from .gpu_setup import (  # noqa: F401 (CheckSettings: the tests' entry)
     DATASHEET_BF16,
     CheckSettings,
@@ -271,6 +273,7 @@ def run_check(s: CheckSettings, out: Path) -> dict:
     separate = result["train"].get(f"prefix@{small}", {}).get("step_ms", float("nan"))
     section("packing", lambda: check_packing(s, device, separate, small))
     section("decode", lambda: check_decoding(s, device))
+    section("decode_pooled", lambda: check_pooled_decoding(s, device))
 
     def pipeline() -> dict:
         with tempfile.TemporaryDirectory(prefix="prefix-bench-gpu-check-") as tmp:
@@ -321,6 +324,13 @@ def table(r: dict) -> str:
                      f"PEFT no cache {d['peft_nocache_sources_per_s']:.2f}")
         lines.append(f"identical to one-at-a-time in fp32: {d['fp32_identical_sources']}/{d['sources']} sources; "
                      f"bf16 agreement {d['bf16_agreeing_sources']}/{d['one_at_a_time_sources']}")
+    if d := part("decode_pooled"):
+        for name in ("own", "hf"):
+            v = d[name]
+            lines.append(f"pooled decoding ({name}), {d['runs']} runs x {d['sources_per_run']} sources: "
+                         f"{v['pooled_sources_per_s']:.2f} sources/s vs {v['separate_sources_per_s']:.2f} one run after "
+                         f"another ({v['speedup']:.2f}x); fp32 identical {v['fp32_identical']}/{v['outputs']}, "
+                         f"bf16 agreeing {v['bf16_agreeing']}/{v['outputs']}")
     if pipe := part("pipeline"):
         for method, v in pipe.items():
             lines.append(f"pipeline {method} on {v['device']}: {v['steps']} steps, dev loss {v['dev_loss']:.3f}, "

@@ -82,6 +82,62 @@ def check_decoding(s: CheckSettings, device: torch.device) -> dict:
     }
 
 
+# --- pooled decoding ---------------------------------------------------------------------------
+def check_pooled_decoding(s: CheckSettings, device: torch.device) -> dict:
+    """K prefix runs decoding the same sources (as a pack's members decode a test set): pooled
+    batches (`generate.decode_pooled`, each run's batch side by side) against the K decodes one
+    after another, with our search and with `generate`; tokens compared with the separate decodes
+    in fp32, timed in the pipeline's decoding precision."""
+    from .. import precision
+    from ..config import GenerateOptions
+    from ..generate import decode_pooled, decode_prompts
+    from ..methods import build_method
+    from ..methods.prefix.packed import PackedPrefixes
+    from ..models.speedups import fuse_gelu
+
+    eos = pad = s.vocab - 1
+    lm = build_lm(s, device).eval()
+    fuse_gelu(lm)
+    runs = []
+    for seed in range(s.packed_runs):
+        torch.manual_seed(seed)
+        runs.append(build_method("prefix", lm, {"length": s.prefix_length, "mid_dim": s.mid_dim}).to(device).eval())
+    pool = PackedPrefixes(runs)
+    prompts = synthetic_prompts(s, max(1, s.decode_sources // 2), seed=11)
+    base = GenerateOptions(num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, batch_size=len(prompts))
+
+    def separate(opts: GenerateOptions) -> tuple[float, list]:
+        with Timer(device) as t:
+            out = [decode_prompts(run, prompts, opts, pad, eos, None, device) for run in runs]
+        return len(runs) * len(prompts) / t.seconds, out
+
+    def pooled(opts: GenerateOptions) -> tuple[float, list]:
+        with Timer(device) as t:
+            out = decode_pooled(pool, [prompts] * len(runs), opts, pad, eos, None, device)
+        return len(runs) * len(prompts) / t.seconds, out
+
+    searches = {"own": base, "hf": replace(base, beam_search="hf")}
+    identical = {}
+    for name, opts in searches.items():  # the search itself first, free of bf16 rounding
+        fp32 = replace(opts, precision="fp32")
+        a, b = separate(fp32)[1], pooled(fp32)[1]
+        identical[name] = sum(x == y for run_a, run_b in zip(a, b) for x, y in zip(run_a, run_b))
+    precision.apply(pool, device, base.precision, base.tf32)
+    out = {"runs": len(runs), "sources_per_run": len(prompts), "num_beams": s.num_beams,
+           "max_new_tokens": s.max_new_tokens, "precision": base.precision}
+    for name, opts in searches.items():
+        separate(replace(opts, max_new_tokens=4))  # warm-up, both ways
+        pooled(replace(opts, max_new_tokens=4))
+        rate_separate, tokens_separate = separate(opts)
+        rate_pooled, tokens_pooled = pooled(opts)
+        out[name] = {"pooled_sources_per_s": rate_pooled, "separate_sources_per_s": rate_separate,
+                     "speedup": rate_pooled / rate_separate,
+                     "fp32_identical": identical[name], "outputs": len(runs) * len(prompts),
+                     "bf16_agreeing": sum(x == y for ra, rb in zip(tokens_separate, tokens_pooled)
+                                          for x, y in zip(ra, rb))}
+    return out
+
+
 # --- the pipeline's own stages on the device ------------------------------------------------
 def check_pipeline(s: CheckSettings, work: Path) -> dict:
     """`train_run` and `generate_split` end to end on the device (a tiny GPT-2 on the bundled E2E
