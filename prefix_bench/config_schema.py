@@ -9,9 +9,15 @@ nearest valid ones.
 from __future__ import annotations
 
 import difflib
+import logging
 from pathlib import Path
 
 from .errors import PrefixBenchError
+
+log = logging.getLogger(__name__)
+
+#: the workflow's schema, in a repository checkout (a wheel installed without the repository has none)
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _where(path) -> str:
@@ -40,11 +46,38 @@ def problem(config: dict, schema: dict) -> str | None:
     return f"{where}: {message}"
 
 
-def validate_config(config: dict, schema_path: str | Path) -> None:
-    """Raise a one-line PrefixBenchError when `config` does not fit the workflow's schema."""
+def validate_config(config: dict, schema_path: str | Path, only: str | None = None) -> None:
+    """Raise a one-line PrefixBenchError when `config` does not fit the workflow's schema (or,
+    with `only`, when that one top-level key does not)."""
     import yaml
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    if only is not None:
+        schema = {**schema, "required": [], "additionalProperties": True,
+                  "properties": {only: schema["properties"][only]}}
     found = problem(config, schema)
     if found is not None:
         raise PrefixBenchError(f"config {found}")
+
+
+def read_config_file(path: Path, schema_path: Path = SCHEMA, only: str | None = None) -> dict:
+    """A workflow config file as the Snakefile would take it: found, YAML, a mapping, and checked
+    against the schema (the whole config, or only the top-level key `only`; one-line errors).
+    Commands that read a config outside Snakemake (`plan`, `check-scores`) use this, so a config
+    fails there as it fails in the workflow."""
+    import yaml
+
+    if not path.is_file():
+        raise PrefixBenchError(f"{path}: config not found")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise PrefixBenchError(f"{path}: not valid YAML ({' '.join(str(err).split())[:160]})") from None
+    if not isinstance(config, dict):
+        raise PrefixBenchError(f"{path}: not a config (expected a mapping with datasets, models, experiments)")
+    if schema_path.is_file():
+        validate_config(config, schema_path, only)
+    else:
+        log.warning("%s: not checked against the workflow schema (%s is missing: prefix_bench runs outside its "
+                    "repository checkout)", path, schema_path)
+    return config

@@ -77,6 +77,13 @@ def test_floors_pass_fail_and_missing(tmp_path, capsys):
     assert "BELOW FLOOR" in capsys.readouterr().out
     (tmp_path / "results" / "runs" / "demo" / "p" / "scores" / "test.json").write_text(json.dumps({"BLEU": 0.41}))
     assert main(["check-scores", "--configfile", str(config), "--results", str(tmp_path / "results")]) == 0
+    # a malformed floor or file: one line naming it, not a traceback
+    config.write_text(yaml.safe_dump({"floors": [{"run": "demo/p", "split": "test", "metric": "BLEU"}]}))
+    with pytest.raises(PrefixBenchError, match="floors.0: 'min' is a required property"):
+        read_floors(config)
+    config.write_text("floors: [run: x\n")
+    with pytest.raises(PrefixBenchError, match="not valid YAML"):
+        read_floors(config)
 
 
 def test_demo_config_states_a_floor_for_its_prefix_run():

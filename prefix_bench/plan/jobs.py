@@ -10,31 +10,17 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
 
 from ..config import RunSpec
-from ..config_schema import validate_config
-from ..errors import PrefixBenchError
+from ..config_schema import read_config_file
 from ..experiments import Run, expand_runs
 from .data import Data, dataset_data
 from .flops import Cost, decode_flops, dense_weights, example_tokens, method_cost, train_flops
 from .shapes import Shape, model_source, shape_of
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
 def load_runs(configfile: Path) -> tuple[dict, list[Run]]:
     """The config and its runs, read as the Snakefile reads them (schema check, then the grid)."""
-    if not configfile.is_file():
-        raise PrefixBenchError(f"{configfile}: config not found")
-    try:
-        config = yaml.safe_load(configfile.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise PrefixBenchError(f"{configfile}: not valid YAML ({' '.join(str(err).split())[:160]})") from None
-    if not isinstance(config, dict):
-        raise PrefixBenchError(f"{configfile}: not a config (expected a mapping with datasets, models, experiments)")
-    if SCHEMA.is_file():
-        validate_config(config, SCHEMA)
+    config = read_config_file(configfile)
     return config, expand_runs(config)
 
 

@@ -14,17 +14,14 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
-
+from ..config_schema import read_config_file
 from ..errors import PrefixBenchError
 
 
 def read_floors(config_path: Path) -> list[dict]:
-    """The `floors:` list of a config file (each {run, split, metric, min})."""
-    if not config_path.is_file():
-        raise PrefixBenchError(f"{config_path}: config not found")
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    floors = config.get("floors") or []
+    """The `floors:` list of a config file (each {run, split, metric, min}, checked against the
+    workflow schema; the rest of the file is the workflow's business)."""
+    floors = read_config_file(config_path, only="floors").get("floors") or []
     if not floors:
         raise PrefixBenchError(f"{config_path}: states no floors: (nothing to check)")
     return floors
