@@ -285,15 +285,13 @@ def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | No
         step += 1
         tokens_seen += sum(lengths[i] for i in chunk)
         progress.update(1)
-        if step % opts.log_every == 0 or step == s.total_steps:
-            watch.check()
-            loss_value, lr = loss.item(), s.scheduler.get_last_lr()[0]
-            history.append({"step": step, "loss": loss_value, "lr": lr})
+        if is_log_step(s, step):
+            loss_value = log_loss(s, step, loss, history, watch)
             progress.set_postfix(loss=f"{loss_value:.3f}")
             job_log.update(step, epoch=f"{epoch + 1}/{math.ceil(s.total_steps / s.batches_per_epoch)}",
-                           loss=f"{loss_value:.4f}", lr=f"{lr:.2e}",
+                           loss=f"{loss_value:.4f}", lr=f"{history[-1]['lr']:.2e}",
                            tokens_per_s=f"{(tokens_seen - tokens0) / (time.perf_counter() - t0):.0f}")
-        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < s.total_steps:
+        if is_checkpoint_step(s, step) and step < s.total_steps:
             watch.check()  # never save weights that a non-finite loss has touched
             save_checkpoint(s, step, history, tokens_seen)
         if after_step is not None:
@@ -301,6 +299,26 @@ def _train_steps(s: Session, state: dict, after_step: Callable[[int], None] | No
     progress.close()
     return training_figures(s, step, loss_value, history, state["resumed_from"], tokens_seen, tokens0,
                             time.perf_counter() - t0)
+
+
+def is_log_step(s: Session, step: int) -> bool:
+    """Whether the run logs its loss after `step`: every `log_every` steps and at its last."""
+    return step % s.spec.train.log_every == 0 or step == s.total_steps
+
+
+def is_checkpoint_step(s: Session, step: int) -> bool:
+    """Whether `step` falls on the run's `checkpoint_every` interval (0: never)."""
+    every = s.spec.train.checkpoint_every
+    return bool(every) and step % every == 0
+
+
+def log_loss(s: Session, step: int, loss: torch.Tensor, history: list[dict], watch: NonFiniteWatch) -> float:
+    """Read the loss of a log step (the loop's only host read) into `history`; a non-finite loss
+    noted since the last check fails the run here."""
+    watch.check()
+    value = loss.item()
+    history.append({"step": step, "loss": value, "lr": s.scheduler.get_last_lr()[0]})
+    return value
 
 
 def training_figures(s: Session, step: int, final_loss: float, history: list[dict], resumed_from: int | None,

@@ -45,7 +45,10 @@ from .train import (
     _resume,
     build_initialized,
     finish_run,
+    is_checkpoint_step,
+    is_log_step,
     load_shared_lm,
+    log_loss,
     make_session,
     prepare_lm,
     read_pairs,
@@ -206,11 +209,9 @@ def _step_run(lane: Lane, loss: torch.Tensor) -> None:
     s.optimizer.step()
     s.scheduler.step()
     lane.step += 1
-    if lane.step % opts.log_every == 0 or lane.done:
-        lane.watch.check()
-        lane.loss_value = loss.item()
-        lane.history.append({"step": lane.step, "loss": lane.loss_value, "lr": s.scheduler.get_last_lr()[0]})
-    if (opts.checkpoint_every and lane.step % opts.checkpoint_every == 0) or lane.done:
+    if is_log_step(s, lane.step):
+        lane.loss_value = log_loss(s, lane.step, loss, lane.history, lane.watch)
+    if is_checkpoint_step(s, lane.step) or lane.done:
         lane.watch.check()  # never save weights that a non-finite loss has touched
         # the final state too: a rerun after a kill restores a finished run instead of retraining it
         save_checkpoint(s, lane.step, lane.history, lane.tokens_seen)
