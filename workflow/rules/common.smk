@@ -138,8 +138,9 @@ def pack_inputs(pack):
     return list(dict.fromkeys(files))
 
 
-def pack_outputs(pack):
-    """Each member's own outputs, exactly those of `train_run`: one output set per run."""
+def trained_files(pack):
+    """Each member's trained weights and record: what `train_run` writes for a run. A training
+    pack's outputs (one output set per run), a decoding pack's inputs."""
     return [
         f"{RUN_BY_ID[run_id].directory}/{name}"
         for run_id in pack.runs
@@ -161,15 +162,6 @@ def pack_members_json(pack):
             }
         )
     return json.dumps(members, sort_keys=True)
-
-
-def decode_pack_inputs(pack):
-    """Every member's trained files."""
-    return [
-        f"{RUN_BY_ID[run_id].directory}/{name}"
-        for run_id in pack.runs
-        for name in ("trained.safetensors", "run.json")
-    ]
 
 
 def decode_pack_units(pack):

@@ -44,7 +44,7 @@ for pack in DECODE_PACKS:
         name:
             f"generate_{pack.id}"
         input:
-            decode_pack_inputs(pack),
+            trained_files(pack),
             units=decode_pack_units(pack),
         output:
             decode_pack_outputs(pack),

@@ -47,7 +47,7 @@ for pack in PACKS:
         input:
             pack_inputs(pack),
         output:
-            pack_outputs(pack),
+            trained_files(pack),
         log:
             f"results/logs/train_pack/{pack.experiment}/{pack.id}.log",
         benchmark:
