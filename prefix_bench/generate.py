@@ -73,7 +73,17 @@ def read_run_spec(run_dir: Path, generate: GenerateOptions | None = None) -> Run
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise PrefixBenchError(f"{record_path}: not valid JSON ({err.msg}); retrain the run") from None
-    spec = parse_run_spec(record.get("spec"), str(record_path))
+    raw = record.get("spec")
+    if generate is not None and isinstance(raw, dict):
+        # replaced below: decoding keys an older prefix_bench wrote (e.g. `bf16`) do not matter
+        raw = {k: v for k, v in raw.items() if k != "generate"}
+    try:
+        spec = parse_run_spec(raw, str(record_path))
+    except PrefixBenchError as err:
+        if f"{record_path}.generate" not in str(err):
+            raise
+        raise PrefixBenchError(f"{err} (a record from another prefix_bench version? decode it under today's "
+                               "settings with --generate-json, as the workflow does)") from None
     if generate is not None:
         spec = dataclasses.replace(spec, generate=generate)
     check_same_run(weights, record)

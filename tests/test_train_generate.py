@@ -238,3 +238,23 @@ def test_a_run_without_a_prepared_dev_split_trains_and_says_so(workspace, tmp_pa
         record = train_run(spec, data, tmp_path / "run")
     assert record["training"]["dev_loss"] is None and "dev_sha256" not in record["data"]
     assert any("no dev pairs" in r.getMessage() for r in caplog.records)
+
+
+def test_a_record_with_decoding_keys_of_another_version_decodes_under_given_settings(workspace):
+    """A run record whose `generate` holds a key this version does not know (older runs wrote
+    `bf16`) still decodes when the settings are given (the workflow always gives them); without
+    them the one-line error says how."""
+    import json
+    import shutil
+
+    run = workspace / "runs" / "older-record"
+    spec = make_spec(workspace, "prefix", {"length": 2, "mid_dim": 8}, steps=2)
+    train_run(spec, workspace / "data", run)
+    record = json.loads((run / "run.json").read_text())
+    record["spec"]["generate"] = {"bf16": True, "num_beams": 2}
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(PrefixBenchError, match=r"unknown key 'bf16'.*--generate-json"):
+        generate_split(run, workspace / "data" / "test.eval.jsonl", run / "test.txt")
+    info = generate_split(run, workspace / "data" / "test.eval.jsonl", run / "test.txt", spec.generate)
+    assert info["units"] > 0 and info["generate_options"] == spec.to_dict()["generate"]
+    shutil.rmtree(run)
