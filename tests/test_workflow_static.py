@@ -235,6 +235,28 @@ def test_dry_run_paper_config_slurm_profile():
     assert all("slurm_partition=" in r for rule in jobs for r in jobs[rule] if rule not in ("all", "download_model"))
 
 
+def test_pack_jobs_land_where_the_profile_puts_train_and_generate_jobs(tmp_path):
+    """A cluster profile places train_run and generate_outputs (`set-resources`: partition, GPU
+    model); the pack rules, whose names it cannot know, go to the same place."""
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config["packing"] = {"max_runs": 2}
+    config["experiments"]["smoke"]["seeds"] = [1, 2]
+    (tmp_path / "packed.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump({"set-resources": {
+        "train_run": {"slurm_partition": "gpu-train", "gpu_model": "a100"},
+        "generate_outputs": {"slurm_partition": "gpu-decode"}}}))
+    result = snakemake("-n", "--cores", "2", "--workflow-profile", str(tmp_path / "profile"),
+                       "--configfile", str(tmp_path / "packed.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = _jobs(result.stdout)
+    train_packs = [r for rule, rs in jobs.items() if rule.startswith("train_pack_") for r in rs]
+    decode_packs = [r for rule, rs in jobs.items() if rule.startswith("generate_pack_") for r in rs]
+    assert train_packs and decode_packs
+    assert all("slurm_partition=gpu-train" in r and "gpu_model=a100" in r for r in train_packs + jobs["train_run"])
+    assert all("slurm_partition=gpu-decode" in r and "gpu_model" not in r for r in decode_packs)
+
+
 def test_download_models_fetches_every_hub_model_at_its_pinned_revision():
     """`snakemake download_models` (a local rule, for a machine with internet) fetches the paper's
     three hub models at the config's commits; the training jobs then read those directories."""

@@ -138,6 +138,31 @@ def pack_inputs(pack):
     return list(dict.fromkeys(files))
 
 
+# sbatch placement a cluster profile sets for train_run / generate_outputs (`set-resources`,
+# profiles/slurm): the pack rules, whose names (train_pack_<id>, generate_pack_<id>_<split>) a
+# profile cannot know, take the same, so packed jobs land on the same GPU partition.
+PLACEMENT_RESOURCES = (
+    "slurm_partition",
+    "slurm_account",
+    "gpu_model",
+    "constraint",
+    "qos",
+    "slurm_extra",
+    "cpus_per_gpu",
+)
+
+
+def placement_of(rule_name):
+    """The placement resources the profile or command line set for `rule_name`."""
+    set_for_rule = workflow.resource_settings.overwrite_resources.get(rule_name, {})
+    # Snakemake holds them as Resource objects to evaluate per job; these are plain text (`raw`)
+    return {
+        k: getattr(v, "raw", v)
+        for k, v in set_for_rule.items()
+        if k in PLACEMENT_RESOURCES
+    }
+
+
 def trained_files(pack):
     """Each member's trained weights and record: what `train_run` writes for a run. A training
     pack's outputs (one output set per run), a decoding pack's inputs."""

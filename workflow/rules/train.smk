@@ -57,6 +57,7 @@ for pack in PACKS:
             "../envs/train.yaml"
         threads: threads_of(RUN_BY_ID[pack.runs[0]])
         resources:
+            **placement_of("train_run"),
             gpu=gpus_of(RUN_BY_ID[pack.runs[0]]),
             gpu_mem_mb=pack_gpu_mem_mb(pack),
             gpu_slots=SLOTS_PER_GPU,
