@@ -139,6 +139,9 @@ class Decoder(Protocol):
     lm: torch.nn.Module
     name: str
     per_source_state: bool
+    run_count: int
+
+    def format_source(self, source: str) -> str: ...
 
     def generating(self) -> ContextManager[None]: ...
 
@@ -154,7 +157,10 @@ class LoneRun:
 
     def __init__(self, method: Method) -> None:
         self.method, self.lm, self.name = method, method.lm, method.name
-        self.per_source_state = method.per_source_state
+        self.per_source_state, self.run_count = method.per_source_state, 1
+
+    def format_source(self, source: str) -> str:
+        return self.method.format_source(source)
 
     def generating(self) -> ContextManager[None]:
         return self.method.generating()
@@ -233,11 +239,20 @@ def decode_pooled(decoder: Decoder, prompts_per_run: list[list[list[int]]], opts
 def decode_sources(method: Method, tokenizer, sources: list[str], opts: GenerateOptions,
                    max_source_tokens: int, device: torch.device) -> list[str]:
     """Beam-search each source once; return outputs in the order of `sources`."""
-    fmt = text_format(method.lm)
-    prompts = [fmt.encode_prompt(tokenizer, method.format_source(s), max_source_tokens) for s in sources]
+    return decode_sources_pooled(LoneRun(method), tokenizer, sources, opts, max_source_tokens, device)[0]
+
+
+def decode_sources_pooled(decoder: Decoder, tokenizer, sources: list[str], opts: GenerateOptions,
+                          max_source_tokens: int, device: torch.device) -> list[list[str]]:
+    """Every run of `decoder` beam-searches each source once, in one pooled decode; return each
+    run's outputs in the order of `sources`. The sources are encoded once: the runs of a decoder
+    read a source alike (`format_source`)."""
+    fmt = text_format(decoder.lm)
+    prompts = [fmt.encode_prompt(tokenizer, decoder.format_source(s), max_source_tokens) for s in sources]
     bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
-    new = decode_prompts(method, prompts, opts, tokenizer.pad_token_id, tokenizer.eos_token_id, bad, device)
-    return [decode_output(tokenizer, ids, opts.empty_placeholder) for ids in new]
+    new = decode_pooled(decoder, [prompts] * decoder.run_count, opts, tokenizer.pad_token_id, tokenizer.eos_token_id,
+                        bad, device)
+    return [[decode_output(tokenizer, ids, opts.empty_placeholder) for ids in run] for run in new]
 
 
 def generate_split(run_dir: Path, eval_jsonl: Path, out_path: Path, generate: GenerateOptions | None = None) -> dict:

@@ -28,7 +28,7 @@ from . import precision
 from .config import GenerateOptions, RunSpec
 from .errors import PrefixBenchError
 from .generate import (
-    decode_pooled,
+    decode_sources_pooled,
     load_decoding_lm,
     load_trained_method,
     parse_generate_json,
@@ -39,7 +39,6 @@ from .generate import (
     write_predictions,
 )
 from .methods.prefix.packed import PackedPrefixes
-from .models.formatting import decode_output, newline_token_ids, text_format
 from .packing import pack_key
 from .train import pick_device
 
@@ -88,20 +87,15 @@ def generate_pack(run_dirs: list[Path], eval_jsonl: Path, outs: list[Path],
     log.info("decoding %s with %d runs in one pack: %s", eval_jsonl, len(specs), ", ".join(s.run_id for s in specs))
 
     unique = unique_sources(units)
-    fmt, opts = text_format(lm), first.generate
-    prompts = [[fmt.encode_prompt(tokenizer, run.format_source(s), first.train.max_source_tokens) for s in unique]
-               for run in pool.runs]
-    bad = newline_token_ids(tokenizer) if opts.ban_newlines else None
-    new = decode_pooled(pool, prompts, opts, tokenizer.pad_token_id, tokenizer.eos_token_id, bad, device)
+    opts = first.generate
+    outputs = decode_sources_pooled(pool, tokenizer, unique, opts, first.train.max_source_tokens, device)
     seconds = time.perf_counter() - t0
     pack = {"runs": [s.run_id for s in specs], "note": "decoded in one job with these runs over one frozen LM "
             "(`seconds` is the job's); the same tokens as alone up to float rounding"}
-    records = []
-    for spec, run_dir, out, ids in zip(specs, run_dirs, outs, new):
-        decoded = dict(zip(unique, (decode_output(tokenizer, i, opts.empty_placeholder) for i in ids)))
-        records.append(write_predictions(out, units, decoded, spec, search_used(pool, opts), device, run_dir,
-                                         eval_jsonl, seconds, packing=pack))
-    return records
+    search = search_used(pool, opts)
+    return [write_predictions(out, units, dict(zip(unique, lines)), spec, search, device, run_dir, eval_jsonl,
+                              seconds, packing=pack)
+            for spec, run_dir, out, lines in zip(specs, run_dirs, outs, outputs)]
 
 
 def run(args: argparse.Namespace) -> int:

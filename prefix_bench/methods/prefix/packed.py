@@ -66,6 +66,14 @@ class PackedPrefixes(nn.Module):
             return self.lm(input_ids=input_ids, attention_mask=attention_mask,
                            position_ids=first.position_ids(attention_mask)).logits
 
+    @property
+    def run_count(self) -> int:
+        return len(self.runs)
+
+    def format_source(self, source: str) -> str:
+        """How every run of the pack reads a source (prefix-tuning: as it is)."""
+        return self.runs[0].format_source(source)
+
     def generation_kwargs(self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None = None) -> dict:
         """Position ids of a pooled decoding batch (equal prefix lengths and offsets: any run's)."""
         return self.runs[0].generation_kwargs(attention_mask, input_ids)
