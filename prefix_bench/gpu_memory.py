@@ -12,7 +12,8 @@ jobs may share a GPU; a job that does not fit fails with CUDA OOM and Snakemake 
 
 Checked against the H200 measurements (GPT-2 medium, batch 10): prefix-tuning measured 3.1 GB
 with fp32 weights and 1.7 GB in bf16, estimated 4.1 and 2.6 GB; full fine-tuning measured 6.9 GB,
-estimated 9.3 GB. Models it does not know give None (the job then takes a whole GPU). Torch-free: the Snakefile calls it for every job.
+estimated 9.3 GB. Models it does not know give None (the job then takes a whole GPU). Torch-free:
+the Snakefile calls it for every job.
 """
 
 from __future__ import annotations

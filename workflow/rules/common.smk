@@ -114,8 +114,13 @@ def run_spec_json(wildcards):
 
 
 def run_generate_json(wildcards):
-    """The run's decoding settings; a change re-runs decoding and scoring, not training."""
-    return json.dumps(get_run(wildcards).spec.to_dict()["generate"], sort_keys=True)
+    return generate_json_of(get_run(wildcards))
+
+
+def generate_json_of(run):
+    """A run's (or its decoding pack's) decoding settings; a change re-runs decoding and scoring,
+    not training."""
+    return json.dumps(run.spec.to_dict()["generate"], sort_keys=True)
 
 
 def train_inputs(wildcards):

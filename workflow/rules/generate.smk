@@ -65,9 +65,7 @@ for pack in DECODE_PACKS:
             runtime=lambda wc, attempt: 240 * attempt,
         params:
             device=RUN_BY_ID[pack.runs[0]].spec.train.device,
-            generate=json.dumps(
-                RUN_BY_ID[pack.runs[0]].spec.to_dict()["generate"], sort_keys=True
-            ),
+            generate=generate_json_of(RUN_BY_ID[pack.runs[0]]),
             members=decode_pack_args(pack),
         shell:
             "OMP_NUM_THREADS={threads} python -m prefix_bench.cli with-device --device {params.device} "
